@@ -1,0 +1,875 @@
+// address_space.cc — VMA lifetime, split, the merge primitives, munmap, mmap,
+// brk, faults and fork. The flag-changing calls (mprotect, mlock, madvise,
+// mseal) live in modify.cc, mremap in remap.cc, placement in placement.cc.
+//
+// Each function names the kernel function it mirrors; "6.12" means the
+// Debian linux-source-6.12 tree, "6.18" the behaviour the running kernel
+// shows (KERNEL_VMA_SPEC.md). Where they differ, KernelProfile decides.
+#include <new>
+
+#include "core/address_space.h"
+#include "core/address_space_internal.h"
+
+namespace vmashadow {
+
+using Impl = AddressSpace::Impl;
+
+// ---------------------------------------------------------------------------
+// Lifetime.
+
+AddressSpace::AddressSpace(Arena* arena, const KernelProfile& profile, const MmParams& params)
+    : arena_(arena), profile_(&profile), params_(params) {}
+
+AddressSpace::~AddressSpace() { Clear(); }
+
+void AddressSpace::Clear() {
+  while (Vma* v = tree_.First()) Impl::RemoveVma(*this, v);
+  while (files_ != nullptr) {
+    File* f = files_;
+    files_ = f->next_file;
+    arena_->Free(f, sizeof(File) + f->path_len);
+  }
+  def_flags_ = 0;
+  broken_ = false;
+}
+
+Vma* Impl::NewVma(AS& as) {
+  void* p = as.arena_->Allocate(sizeof(Vma));
+  if (p == nullptr) {
+    as.broken_ = true;
+    return nullptr;
+  }
+  return new (p) Vma();
+}
+
+void Impl::FreeVma(AS& as, Vma* v) {
+  File* f = v->file;
+  v->~Vma();
+  as.arena_->Free(v, sizeof(Vma));
+  UnrefFile(as, f);
+}
+
+void Impl::RemoveVma(AS& as, Vma* v) {
+  as.tree_.Erase(v);
+  FreeVma(as, v);
+}
+
+static size_t CStrLen(const char* s) {
+  size_t n = 0;
+  while (s != nullptr && s[n] != '\0') ++n;
+  return n;
+}
+
+static File* AllocFile(AddressSpace::Impl::AS& as, Arena* arena, const char* path, size_t len) {
+  (void)as;
+  if (len > 4095) len = 4095;
+  void* p = arena->Allocate(sizeof(File) + len);
+  if (p == nullptr) return nullptr;
+  File* f = new (p) File();
+  for (size_t i = 0; i < len; ++i) f->path[i] = path[i];
+  f->path[len] = '\0';
+  f->path_len = static_cast<uint16_t>(len);
+  return f;
+}
+
+File* Impl::InternFile(AS& as, const FileDesc& d) {
+  for (File* f = as.files_; f != nullptr; f = f->next_file) {
+    if (f->id == d.id) return f;
+  }
+  File* f = AllocFile(as, as.arena_, d.path, CStrLen(d.path));
+  if (f == nullptr) {
+    as.broken_ = true;
+    return nullptr;
+  }
+  f->id = d.id;
+  f->inode = d.inode;
+  f->dev_major = d.dev_major;
+  f->dev_minor = d.dev_minor;
+  f->kind = d.kind;
+  f->deleted = d.deleted;
+  f->has_close = d.has_close;
+  f->fd_readable = d.readable;
+  f->fd_writable = d.writable;
+  f->fd_append = d.append;
+  f->noexec_mount = d.noexec_mount;
+  f->next_file = as.files_;
+  as.files_ = f;
+  return f;
+}
+
+// shmem_zero_setup(): a fresh shmem file named "/dev/zero", already unlinked.
+File* Impl::NewShmemFile(AS& as, const FileDesc* d) {
+  static const char kDevZero[] = "/dev/zero";
+  File* f = AllocFile(as, as.arena_, kDevZero, sizeof(kDevZero) - 1);
+  if (f == nullptr) {
+    as.broken_ = true;
+    return nullptr;
+  }
+  f->id = as.next_shmem_id_++;
+  f->kind = FileKind::kShmem;
+  f->deleted = true;
+  f->dev_major = 0;
+  f->dev_minor = 1;
+  f->fd_writable = true;
+  if (d != nullptr) {
+    f->inode = d->inode;
+    f->dev_major = d->dev_major;
+    f->dev_minor = d->dev_minor;
+  }
+  f->next_file = as.files_;
+  as.files_ = f;
+  return f;
+}
+
+void Impl::UnrefFile(AS& as, File* f) {
+  if (f == nullptr) return;
+  --f->refs;
+  DropIfUnused(as, f);
+}
+
+void Impl::DropIfUnused(AS& as, File* f) {
+  if (f == nullptr || f->refs != 0) return;
+  File** pp = &as.files_;
+  while (*pp != nullptr && *pp != f) pp = &(*pp)->next_file;
+  if (*pp == f) *pp = f->next_file;
+  as.arena_->Free(f, sizeof(File) + f->path_len);
+}
+
+// ---------------------------------------------------------------------------
+// Seeding and reconciliation.
+
+int AddressSpace::SeedVma(const VmaSeed& s) {
+  if (!PageAligned(s.start) || !PageAligned(s.end) || s.end <= s.start) return -EINVAL;
+  if (tree_.FindVmaIntersection(s.start, s.end) != nullptr) return -EEXIST;
+  File* f = nullptr;
+  if (s.file != nullptr) {
+    f = Impl::InternFile(*this, *s.file);
+    if (f == nullptr) return -ENOMEM;
+  } else if (s.special == SpecialKind::kOtherSpecial && s.special_name != nullptr) {
+    FileDesc d;
+    d.id = next_shmem_id_++;
+    d.path = s.special_name;
+    f = Impl::InternFile(*this, d);
+    if (f == nullptr) return -ENOMEM;
+  }
+  Vma* v = Impl::NewVma(*this);
+  if (v == nullptr) {
+    Impl::DropIfUnused(*this, f);
+    return -ENOMEM;
+  }
+  v->start = s.start;
+  v->end = s.end;
+  v->pgoff = s.pgoff;
+  v->flags = s.flags;
+  v->file = f;
+  Impl::RefFile(f);
+  v->anon = s.anon;
+  v->special = s.special;
+  if (s.anon.anon_vma >= next_anon_vma_) next_anon_vma_ = s.anon.anon_vma + 1;
+  tree_.Insert(v);
+  return 0;
+}
+
+int AddressSpace::ReconcileGrowsdown(uint64_t addr, uint64_t observed_start) {
+  Vma* v = tree_.FindVma(addr);
+  if (v == nullptr || v->start > addr) return -ENOENT;
+  if (!(v->flags & kVmGrowsdown) || !PageAligned(observed_start)) return -EINVAL;
+  if (observed_start == v->start) return 0;
+  if (observed_start > v->start) return -EINVAL;
+  if (v->prev != nullptr && v->prev->end > observed_start) return -EINVAL;
+  const uint64_t grown = (v->start - observed_start) >> kPageShift;
+  v->pgoff -= grown;
+  tree_.SetBounds(v, observed_start, v->end);
+  return 0;
+}
+
+void AddressSpace::MarkFileDeleted(uint32_t dev_major, uint32_t dev_minor, uint64_t inode) {
+  for (File* f = files_; f != nullptr; f = f->next_file) {
+    if (f->inode == inode && f->dev_major == dev_major && f->dev_minor == dev_minor) {
+      f->deleted = true;
+    }
+  }
+}
+
+int AddressSpace::SetShmemInode(uint64_t addr, uint64_t inode, uint32_t dev_major,
+                                uint32_t dev_minor) {
+  Vma* v = tree_.FindVma(addr);
+  if (v == nullptr || v->start > addr || v->file == nullptr) return -ENOENT;
+  v->file->inode = inode;
+  v->file->dev_major = dev_major;
+  v->file->dev_minor = dev_minor;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Split.
+
+int Impl::Split(AS& as, Vma* v, uint64_t addr, bool check_count, Vma** upper) {
+  if (check_count && as.tree_.size() >= as.params_.max_map_count) return -ENOMEM;
+  // Special mappings' may_split (special_mapping_split) refuses.
+  if (v->special != SpecialKind::kNone) return -EINVAL;
+  if (v->file != nullptr && v->file->kind == FileKind::kHugetlb && (addr & (kPmdSize - 1))) {
+    return -EINVAL;  // hugetlb_vm_op_split
+  }
+  Vma* n = NewVma(as);
+  if (n == nullptr) return -ENOMEM;
+  n->start = addr;
+  n->end = v->end;
+  n->pgoff = v->pgoff + ((addr - v->start) >> kPageShift);
+  n->flags = v->flags;
+  n->file = v->file;
+  RefFile(n->file);
+  n->anon = v->anon;
+  n->special = v->special;
+  n->policy_id = v->policy_id;
+  n->uffd_id = v->uffd_id;
+  as.tree_.SetBounds(v, v->start, addr);
+  as.tree_.Insert(n);
+  if (upper != nullptr) *upper = n;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Merge rules (mm/vma.c).
+
+uint64_t Impl::IgnoredFlags(const AS& as) {
+  return uint64_t{kVmSoftdirty} | (as.profile_->guard_sticky_flag ? uint64_t{kVmMaybeGuard} : 0);
+}
+
+bool Impl::HasClose(const Vma* v) {
+  if (v->special != SpecialKind::kNone) return true;  // special_mapping_close
+  return v->file != nullptr && v->file->has_close;
+}
+
+// Mirrors is_mergeable_vma().
+bool Impl::IsMergeableVma(const AS& as, const Vma* t, const MergeProposal& r) {
+  if (t->policy_id != r.policy_id) return false;
+  if ((t->flags ^ r.flags) & ~IgnoredFlags(as)) return false;
+  if (t->file != r.file) return false;
+  if (t->uffd_id != r.uffd_id) return false;
+  if (t->special != SpecialKind::kNone) return false;
+  return true;
+}
+
+// A VMA "had uncowed parents": it has an anon_vma whose chain is not singular.
+static bool HadUncowedParents(const Vma* v) {
+  return v != nullptr && v->anon.anon_vma != 0 && v->anon.fork_child;
+}
+
+// Mirrors is_mergeable_anon_vma() for tgt (prev or next) against the proposal.
+bool Impl::IsMergeableAnon(const AS& as, const Vma* tgt, const MergeProposal& r) {
+  const uint64_t tgt_anon = tgt->anon.anon_vma;
+  const uint64_t src_anon = r.anon.anon_vma;
+  if (as.profile_->anon_vma_615_rule) {
+    // 6.15+ (879bca0a2c4f), plus the 6.18.y copied_from check.
+    if (tgt_anon == 0 && src_anon != 0) {
+      if (HadUncowedParents(r.middle)) return false;
+      if (as.profile_->copied_from_check && HadUncowedParents(r.copied_from)) return false;
+      return true;
+    }
+    if (tgt_anon != 0 && src_anon == 0) return !HadUncowedParents(tgt);
+    return src_anon == tgt_anon;
+  }
+  // 6.12: one side without anon_vma is fine only when tgt's chain is
+  // singular (it has its own anon_vma and is no fork child).
+  if ((tgt_anon == 0 || src_anon == 0) && tgt_anon != 0 && !tgt->anon.fork_child) return true;
+  return tgt_anon == src_anon;
+}
+
+// Mirrors are_anon_vmas_compatible().
+bool Impl::AnonVmasCompatible(const Vma* a, const Vma* b) {
+  return a->anon.anon_vma == 0 || b->anon.anon_vma == 0 || a->anon.anon_vma == b->anon.anon_vma;
+}
+
+// Mirrors can_vma_merge_left() (can_vma_merge_after()).
+bool Impl::CanMergeLeft(const AS& as, const Vma* prev, const MergeProposal& r) {
+  return prev != nullptr && prev->end == r.start && IsMergeableVma(as, prev, r) &&
+         IsMergeableAnon(as, prev, r) && prev->pgoff + prev->pages() == r.pgoff;
+}
+
+// Mirrors can_vma_merge_right() (can_vma_merge_before()).
+bool Impl::CanMergeRight(const AS& as, const Vma* prev, const Vma* next, const MergeProposal& r,
+                         bool can_merge_left) {
+  if (next == nullptr || next->start != r.end) return false;
+  if (!IsMergeableVma(as, next, r) || !IsMergeableAnon(as, next, r)) return false;
+  if (next->pgoff != r.pgoff + ((r.end - r.start) >> kPageShift)) return false;
+  if (!can_merge_left) return true;
+  return AnonVmasCompatible(prev, next);
+}
+
+void Impl::DupAnon(Vma* dst, const Vma* src) {
+  if (src != nullptr && src->anon.anon_vma != 0 && dst->anon.anon_vma == 0) dst->anon = src->anon;
+}
+
+// Mirrors vma_merge_new_range() + vma_expand() (mm/vma.c, 6.12):
+//
+//   left:   PPPP|RRR          -> PPPPPPP
+//   right:       RRR|NNNN     -> RRRNNNN   (next moves down, takes r.pgoff)
+//   both:   PPPP|RRR|NNNN     -> PPPPPPPPPPP
+Vma* Impl::MergeNewRange(AS& as, Vma* prev, Vma* next, const MergeProposal& r, bool just_expand) {
+  if ((r.flags & kVmSpecial) || (prev == nullptr && next == nullptr)) return nullptr;
+  const bool left = CanMergeLeft(as, prev, r);
+  bool right = !just_expand && CanMergeRight(as, prev, next, r, left);
+  if (left) {
+    if (right && HasClose(next)) right = false;
+    const uint64_t new_end = right ? next->end : r.end;
+    if (right) {
+      DupAnon(prev, next);
+      prev->flags |= next->flags & IgnoredFlags(as);
+      RemoveVma(as, next);
+    }
+    prev->flags |= r.flags & IgnoredFlags(as);
+    as.tree_.SetBounds(prev, prev->start, new_end);
+    return prev;
+  }
+  if (right) {
+    next->pgoff = r.pgoff;
+    next->flags |= r.flags & IgnoredFlags(as);
+    as.tree_.SetBounds(next, r.start, next->end);
+    return next;
+  }
+  return nullptr;
+}
+
+// Mirrors vma_merge_existing_range() (mm/vma.c, 6.12). r is a range of
+// `middle` whose flags (or other attributes) change:
+//
+//   merge_left:  PPPP|MMmm   -> PPPPPP|mm   (or middle removed when r covers it)
+//   merge_right: mmMM|NNNN   -> mm|NNNNNN
+//   merge_both:  PPPP|MMMM|NNNN -> PPPPPPPPPPPP
+Vma* Impl::MergeExistingRange(AS& as, Vma* prev, Vma* middle, const MergeProposal& r) {
+  const bool left_side = r.start == middle->start;
+  const bool right_side = r.end == middle->end;
+  if ((r.flags & kVmSpecial) || (!left_side && !right_side)) return nullptr;
+  const bool merge_left = left_side && CanMergeLeft(as, prev, r);
+  Vma* next = right_side ? middle->next : nullptr;
+  bool merge_right = right_side && CanMergeRight(as, prev, next, r, merge_left);
+  if (!merge_left && !merge_right) return nullptr;
+  const bool delete_middle = left_side && right_side;
+  if (delete_middle && HasClose(middle)) return nullptr;
+  bool merge_both = merge_left && merge_right;
+  if (merge_both && HasClose(next)) {
+    merge_right = false;
+    merge_both = false;
+  }
+  const uint64_t ignored = IgnoredFlags(as);
+  if (merge_both) {
+    DupAnon(prev, next->anon.anon_vma != 0 ? next : middle);
+    prev->flags |= (middle->flags | next->flags) & ignored;
+    const uint64_t new_end = next->end;
+    RemoveVma(as, middle);
+    RemoveVma(as, next);
+    as.tree_.SetBounds(prev, prev->start, new_end);
+    return prev;
+  }
+  if (merge_left) {
+    DupAnon(prev, middle);
+    prev->flags |= middle->flags & ignored;
+    if (delete_middle) {
+      RemoveVma(as, middle);
+    } else {
+      middle->pgoff += (r.end - middle->start) >> kPageShift;
+      as.tree_.SetBounds(middle, r.end, middle->end);
+    }
+    as.tree_.SetBounds(prev, prev->start, r.end);
+    return prev;
+  }
+  // merge_right
+  DupAnon(next, middle);
+  next->flags |= middle->flags & ignored;
+  if (delete_middle) {
+    RemoveVma(as, middle);
+  } else {
+    as.tree_.SetBounds(middle, middle->start, r.start);
+  }
+  next->pgoff = r.pgoff;
+  as.tree_.SetBounds(next, r.start, next->end);
+  return next;
+}
+
+MergeProposal Impl::ProposalFor(const Vma* v, uint64_t start, uint64_t end, uint64_t flags) {
+  MergeProposal r;
+  r.start = start;
+  r.end = end;
+  r.pgoff = v->pgoff + ((start - v->start) >> kPageShift);
+  r.flags = flags;
+  r.file = v->file;
+  r.anon = v->anon;
+  r.middle = v;
+  r.policy_id = v->policy_id;
+  r.uffd_id = v->uffd_id;
+  return r;
+}
+
+// Mirrors vma_modify() followed by vm_flags_reset() (mm/vma.c, 6.12).
+Vma* Impl::ModifyFlags(AS& as, Vma* prev, Vma* vma, uint64_t start, uint64_t end,
+                       uint64_t new_flags, int* err) {
+  *err = 0;
+  const MergeProposal r = ProposalFor(vma, start, end, new_flags);
+  if (Vma* merged = MergeExistingRange(as, prev, vma, r)) return merged;
+  if (vma->start < start) {
+    // split_vma(vma, start, new_below=1): the lower part becomes a new VMA.
+    Vma* upper = nullptr;
+    *err = Split(as, vma, start, /*check_count=*/true, &upper);
+    if (*err != 0) return nullptr;
+    vma = upper;
+  }
+  if (vma->end > end) {
+    *err = Split(as, vma, end, /*check_count=*/true);
+    if (*err != 0) return nullptr;
+  }
+  vma->flags = new_flags;
+  return vma;
+}
+
+// ---------------------------------------------------------------------------
+// munmap (mm/vma.c: do_vmi_munmap, vms_gather_munmap_vmas, 6.12).
+
+int Impl::GatherUnmap(AS& as, uint64_t start, uint64_t end) {
+  Vma* vma = as.tree_.FindVmaIntersection(start, end);
+  if (vma == nullptr) return 0;
+  if (start > vma->start) {
+    if (end < vma->end && as.tree_.size() >= as.params_.max_map_count) return -ENOMEM;
+    if (vma->flags & kVmSealed) return -EPERM;
+    Vma* upper = nullptr;
+    const int err = Split(as, vma, start, /*check_count=*/false, &upper);
+    if (err != 0) return err;
+    vma = upper;
+  }
+  for (Vma* v = vma; v != nullptr && v->start < end; v = v->next) {
+    if (v->flags & kVmSealed) return -EPERM;
+    if (v->end > end) {
+      const int err = Split(as, v, end, /*check_count=*/false);
+      if (err != 0) return err;
+    }
+  }
+  return 0;
+}
+
+void Impl::RemoveRange(AS& as, uint64_t start, uint64_t end) {
+  Vma* v = as.tree_.FindVma(start);
+  while (v != nullptr && v->start < end) {
+    Vma* next = v->next;
+    RemoveVma(as, v);
+    v = next;
+  }
+}
+
+int Impl::UnmapRange(AS& as, uint64_t start, uint64_t end) {
+  const int err = GatherUnmap(as, start, end);
+  if (err != 0) return err;
+  RemoveRange(as, start, end);
+  return 0;
+}
+
+bool Impl::UnmapRangeSealed(const AS& as, uint64_t start, uint64_t end) {
+  for (const Vma* v = as.tree_.FindVmaIntersection(start, end); v != nullptr && v->start < end;
+       v = v->next) {
+    if (v->flags & kVmSealed) return true;
+  }
+  return false;
+}
+
+// Mirrors do_vmi_munmap() (mm/vma.c, 6.12).
+Outcome AddressSpace::Unmap(uint64_t addr, uint64_t len) {
+  const uint64_t task_size = params_.task_size;
+  if (!PageAligned(addr) || addr > task_size || len > task_size - addr) {
+    return Impl::Result(-EINVAL);
+  }
+  const uint64_t end = addr + PageAlign(len);
+  if (end == addr) return Impl::Result(-EINVAL);
+  if (tree_.FindVmaIntersection(addr, end) == nullptr) return Impl::Result(0);
+  const int err = Impl::UnmapRange(*this, addr, end);
+  return Impl::Result(err, addr, end);
+}
+
+// ---------------------------------------------------------------------------
+// Faults and populate.
+
+uint64_t Impl::StartGap(const AS& as, const Vma* v) {
+  if (!(v->flags & kVmGrowsdown)) return v->start;
+  return v->start > as.params_.stack_guard_gap ? v->start - as.params_.stack_guard_gap : 0;
+}
+
+// Mirrors anon_vma_prepare() + find_mergeable_anon_vma() (mm/rmap.c, mm/vma.c).
+void Impl::PrepareAnon(AS& as, Vma* v) {
+  if (v->anon.anon_vma != 0) return;
+  // reusable_anon_vma(old, a, b): a directly below b, same policy and file,
+  // flags equal but for RWX (and soft-dirty), pgoff linear; old's anon_vma
+  // has a singular chain.
+  auto compatible = [](const Vma* a, const Vma* b) {
+    return a->end == b->start && a->policy_id == b->policy_id && a->file == b->file &&
+           !((a->flags ^ b->flags) & ~(kVmRwx | kVmSoftdirty)) &&
+           b->pgoff == a->pgoff + ((b->start - a->start) >> kPageShift);
+  };
+  Vma* next = v->next;
+  if (next != nullptr && compatible(v, next) && next->anon.anon_vma != 0 &&
+      !next->anon.fork_child) {
+    v->anon = AnonState{next->anon.anon_vma, false};
+    return;
+  }
+  Vma* prev = v->prev;
+  if (prev != nullptr && compatible(prev, v) && prev->anon.anon_vma != 0 &&
+      !prev->anon.fork_child) {
+    v->anon = AnonState{prev->anon.anon_vma, false};
+    return;
+  }
+  v->anon = AnonState{as.next_anon_vma_++, false};
+}
+
+// populate_vma_page_range(): private writable memory is faulted for write
+// (breaking CoW: anon_vma); everything else for read (no anon_vma).
+int Impl::PopulateVma(AS& as, Vma* v) {
+  if (v->flags & (kVmIo | kVmPfnmap)) return 0;
+  if (v->flags & kVmLockonfault) return 0;
+  if (!VmaIsAccessible(v)) return -EFAULT;
+  if ((v->flags & (kVmWrite | kVmShared)) == kVmWrite) PrepareAnon(as, v);
+  return 0;
+}
+
+int Impl::PopulateRange(AS& as, uint64_t start, uint64_t end, bool ignore_errors) {
+  for (Vma* v = as.tree_.FindVma(start); v != nullptr && v->start < end; v = v->next) {
+    const int err = PopulateVma(as, v);
+    if (err != 0 && !ignore_errors) return err;
+  }
+  return 0;
+}
+
+// A user page fault (handle_mm_fault via the x86 fault handler), including
+// stack expansion (expand_downwards, mm/mmap.c 6.12).
+Outcome AddressSpace::Touch(uint64_t addr, bool write) {
+  Vma* v = tree_.FindVma(addr);
+  if (v == nullptr) return Impl::Result(-EFAULT);
+  if (v->start > addr) {
+    if (!(v->flags & kVmGrowsdown)) return Impl::Result(-EFAULT);
+    const uint64_t new_start = PageDown(addr);
+    if (new_start < params_.mmap_min_addr) return Impl::Result(-EFAULT);
+    const Vma* prev = v->prev;
+    if (prev != nullptr && !(prev->flags & kVmGrowsdown) && Impl::VmaIsAccessible(prev) &&
+        new_start - prev->end < params_.stack_guard_gap) {
+      return Impl::Result(-EFAULT);
+    }
+    if (prev != nullptr && prev->end > new_start) return Impl::Result(-EFAULT);
+    if (params_.rlimit_stack != kUnlimited && v->end - new_start > params_.rlimit_stack) {
+      return Impl::Result(-EFAULT);
+    }
+    Impl::PrepareAnon(*this, v);
+    const uint64_t grown = (v->start - new_start) >> kPageShift;
+    v->pgoff -= grown;
+    const uint64_t old_start = v->start;
+    tree_.SetBounds(v, new_start, v->end);
+    if (write ? !(v->flags & kVmWrite) : !Impl::VmaIsAccessible(v)) {
+      return Impl::Result(-EFAULT, new_start, old_start);
+    }
+    return Impl::Result(0, new_start, old_start);
+  }
+  if (write ? !(v->flags & kVmWrite) : !Impl::VmaIsAccessible(v)) return Impl::Result(-EFAULT);
+  // A write fault on private memory instantiates an anonymous page (CoW for
+  // files); a read fault maps the zero page or the page cache: no anon_vma.
+  if (write && !(v->flags & kVmShared) && v->special == SpecialKind::kNone) {
+    Impl::PrepareAnon(*this, v);
+  }
+  return Impl::Result(0);
+}
+
+// ---------------------------------------------------------------------------
+// fork (kernel/fork.c: dup_mmap, 6.12).
+
+void AddressSpace::ForkChild() {
+  Vma* v = tree_.First();
+  while (v != nullptr) {
+    Vma* next = v->next;
+    if (v->flags & kVmDontcopy) {
+      Impl::RemoveVma(*this, v);
+      v = next;
+      continue;
+    }
+    v->flags &= ~kVmLockedMask;
+    if (v->flags & kVmWipeonfork) {
+      v->anon = AnonState{};
+    } else if (v->anon.anon_vma != 0) {
+      // anon_vma_fork(): a new anon_vma per VMA, chained to the parent's.
+      v->anon = AnonState{next_anon_vma_++, true};
+    }
+    v = next;
+  }
+  // mm_init(): def_flags keeps only VM_NOHUGEPAGE (VM_INIT_DEF_MASK).
+  def_flags_ &= kVmNohugepage;
+}
+
+// ---------------------------------------------------------------------------
+// mmap (arch/x86/kernel/sys_x86_64.c sys_mmap, mm/mmap.c ksys_mmap_pgoff,
+// do_mmap, mmap_region; 6.12, with 6.18's behaviour where it differs).
+
+bool Impl::CanDoMlock(const AS& as) {
+  return as.params_.rlimit_memlock != 0 || as.params_.cap_ipc_lock;
+}
+
+Outcome AddressSpace::Map(const MapArgs& a) {
+  using namespace abi;
+  if (a.offset & (kPageSize - 1)) return Impl::Result(-EINVAL);
+  uint64_t pgoff = a.offset >> kPageShift;
+  int flags = a.flags;
+  uint64_t len = a.len;
+  const FileDesc* fd = nullptr;
+  if (!(flags & kMapAnonymous)) {
+    if (a.file == nullptr) return Impl::Result(-EBADF);
+    fd = a.file;
+    if (fd->kind == FileKind::kHugetlb) {
+      len = (len + kPmdSize - 1) & ~(kPmdSize - 1);
+    } else if (flags & kMapHugetlb) {
+      return Impl::Result(-EINVAL);
+    }
+  } else if (flags & kMapHugetlb) {
+    const int log = (flags >> kMapHugeShift) & kMapHugeMask;
+    if (log != 0 && log != 21 && log != 30) return Impl::Result(-EINVAL);
+    // No huge pages are reserved on the machines we model: the hugetlb file
+    // setup cannot reserve them.
+    return Impl::Result(-ENOMEM);
+  }
+
+  // do_mmap()
+  if (len == 0) return Impl::Result(-EINVAL);
+  if (flags & kMapFixedNoreplace) flags |= kMapFixed;
+  uint64_t addr = a.addr;
+  if (!(flags & kMapFixed)) {
+    addr = PageDown(addr);
+    if (addr != 0 && addr < params_.mmap_min_addr) addr = PageAlign(params_.mmap_min_addr);
+  }
+  len = PageAlign(len);
+  if (len == 0) return Impl::Result(-ENOMEM);
+  if (pgoff + (len >> kPageShift) < pgoff) return Impl::Result(-EOVERFLOW);
+  if (tree_.size() > params_.max_map_count) return Impl::Result(-ENOMEM);
+
+  uint64_t vm_flags = 0;
+  if (a.prot & kProtRead) vm_flags |= kVmRead;
+  if (a.prot & kProtWrite) vm_flags |= kVmWrite;
+  if (a.prot & kProtExec) vm_flags |= kVmExec;
+  if (flags & kMapGrowsdown) vm_flags |= kVmGrowsdown;
+  if (flags & kMapLocked) vm_flags |= kVmLocked;
+  if (flags & kMapSync) vm_flags |= kVmSync;
+  if (flags & kMapStack) vm_flags |= kVmNohugepage;
+  vm_flags |= def_flags_ | kVmMayRead | kVmMayWrite | kVmMayExec;
+
+  // The file object is needed for placement (its get_unmapped_area).
+  File* file = nullptr;
+  if (fd != nullptr) {
+    file = Impl::InternFile(*this, *fd);
+    if (file == nullptr) return Impl::Result(-ENOMEM);
+  }
+  // From here on, an unused interned file must be dropped on every return.
+  auto fail = [&](int err) {
+    Impl::DropIfUnused(*this, file);
+    return Impl::Result(-err);
+  };
+
+  int64_t placed = GetUnmappedArea(file, fd, addr, len, pgoff, flags);
+  bool predicted = !(flags & kMapFixed);
+  if ((flags & kMap32Bit) && !(flags & kMapFixed)) {
+    // The MAP_32BIT window start is randomised per call: take the kernel's.
+    predicted = false;
+    if (a.kernel_addr != 0) placed = static_cast<int64_t>(a.kernel_addr);
+  }
+  if (placed < 0) return fail(static_cast<int>(-placed));
+  addr = static_cast<uint64_t>(placed);
+
+  if ((flags & kMapFixedNoreplace) && tree_.FindVmaIntersection(addr, addr + len) != nullptr) {
+    return fail(EEXIST);
+  }
+  if ((flags & kMapLocked) && !Impl::CanDoMlock(*this)) return fail(EPERM);
+
+  if (file != nullptr) {
+    switch (flags & kMapType) {
+      case kMapShared:
+        flags &= kLegacyMapMask;
+        [[fallthrough]];
+      case kMapSharedValidate:
+        if (flags & ~kLegacyMapMask) return fail(EOPNOTSUPP);
+        if ((a.prot & kProtWrite) && !file->fd_writable) return fail(EACCES);
+        if (file->fd_append && file->fd_writable) return fail(EACCES);
+        vm_flags |= kVmShared | kVmMayShare;
+        if (!file->fd_writable) vm_flags &= ~(kVmMayWrite | kVmShared);
+        [[fallthrough]];
+      case kMapPrivate:
+        if (!file->fd_readable) return fail(EACCES);
+        if (file->noexec_mount) {
+          if (vm_flags & kVmExec) return fail(EPERM);
+          vm_flags &= ~kVmMayExec;
+        }
+        if (vm_flags & kVmGrowsdown) return fail(EINVAL);
+        break;
+      default:
+        return fail(EINVAL);
+    }
+  } else {
+    switch (flags & kMapType) {
+      case kMapShared:
+        if (vm_flags & kVmGrowsdown) return fail(EINVAL);
+        pgoff = 0;
+        vm_flags |= kVmShared | kVmMayShare;
+        break;
+      case kMapDroppable:
+        if (flags & (kMapLocked | kMapHugetlb)) return fail(EINVAL);
+        if (vm_flags & kVmGrowsdown) return fail(EINVAL);
+        vm_flags |= kVmDroppable | kVmNoreserve | kVmWipeonfork | kVmDontdump;
+        [[fallthrough]];
+      case kMapPrivate:
+        pgoff = addr >> kPageShift;
+        break;
+      default:
+        return fail(EINVAL);
+    }
+  }
+  if ((flags & kMapNoreserve) && params_.overcommit_memory != 2) vm_flags |= kVmNoreserve;
+  if (file != nullptr && file->kind == FileKind::kHugetlb && (flags & kMapNoreserve)) {
+    vm_flags |= kVmNoreserve;
+  }
+
+  // mmap_region()
+  const uint64_t end = addr + len;
+  if (tree_.FindVmaIntersection(addr, end) != nullptr) {
+    const int err = Impl::GatherUnmap(*this, addr, end);
+    if (err != 0) return fail(-err);
+  }
+  const bool accountable = (file == nullptr || file->kind != FileKind::kHugetlb) &&
+                           (vm_flags & (kVmNoreserve | kVmShared | kVmWrite)) == kVmWrite;
+  if (accountable) vm_flags |= kVmAccount;
+  Impl::RemoveRange(*this, addr, end);
+
+  Vma* prev = nullptr;
+  Vma* next = tree_.FindVmaPrev(addr, &prev);
+  const bool shared_anon = file == nullptr && (vm_flags & kVmShared);
+  MergeProposal r;
+  r.start = addr;
+  r.end = end;
+  r.pgoff = pgoff;
+  r.flags = vm_flags;
+  r.file = file;
+  Vma* vma = nullptr;
+  if (!shared_anon) vma = Impl::MergeNewRange(*this, prev, next, r, /*just_expand=*/false);
+  if (vma == nullptr) {
+    if (shared_anon) {
+      // shmem_zero_setup(): the merge ran with no file and VM_SHARED, which
+      // nothing matches; the VMA then gets its own shmem file.
+      file = Impl::NewShmemFile(*this, a.file);
+      if (file == nullptr) return fail(ENOMEM);
+    }
+    vma = Impl::NewVma(*this);
+    if (vma == nullptr) return fail(ENOMEM);
+    vma->start = addr;
+    vma->end = end;
+    vma->pgoff = pgoff;
+    vma->flags = vm_flags;
+    vma->file = file;
+    Impl::RefFile(file);
+    tree_.Insert(vma);
+  }
+  Impl::DropIfUnused(*this, file);
+  if (vm_flags & kVmLocked) {
+    if ((vm_flags & kVmSpecial) || (file != nullptr && file->kind == FileKind::kHugetlb)) {
+      vma->flags &= ~kVmLockedMask;
+    }
+  }
+  if ((vm_flags & kVmLocked) || (flags & (kMapPopulate | kMapNonblock)) == kMapPopulate) {
+    Impl::PopulateRange(*this, addr, end);
+  }
+  Outcome o = Impl::Result(static_cast<int64_t>(addr), addr, end);
+  o.placement_predicted = predicted;
+  return o;
+}
+
+// ---------------------------------------------------------------------------
+// brk (mm/mmap.c SYSCALL_DEFINE1(brk), do_brk_flags; 6.12).
+
+Outcome AddressSpace::Brk(uint64_t new_brk) {
+  const uint64_t orig = brk_;
+  Outcome out = Impl::Result(static_cast<int64_t>(orig));
+  if (new_brk < start_brk_) return out;
+  if (params_.rlimit_data != kUnlimited &&
+      (new_brk - start_brk_) + (params_.end_data - params_.start_data) > params_.rlimit_data) {
+    return out;
+  }
+  const uint64_t newbrk = PageAlign(new_brk);
+  const uint64_t oldbrk = PageAlign(brk_);
+  if (oldbrk == newbrk) {
+    brk_ = new_brk;
+    return Impl::Result(static_cast<int64_t>(new_brk));
+  }
+  if (new_brk <= brk_) {
+    // Shrink: munmap [newbrk, oldbrk) if anything is there.
+    Vma* v = tree_.FindVma(newbrk);
+    if (v == nullptr || v->start >= oldbrk) return out;
+    const int err = Impl::UnmapRange(*this, newbrk, oldbrk);
+    if (err != 0) return out;
+    brk_ = new_brk;
+    return Impl::Result(static_cast<int64_t>(new_brk), newbrk, oldbrk);
+  }
+  // check_brk_limits(): the MAP_FIXED address check, then mlock_future_ok.
+  const uint64_t grow = newbrk - oldbrk;
+  if (grow > params_.task_size || oldbrk > params_.task_size - grow) return out;
+  // One free page (plus the guard gap below a VM_GROWSDOWN VMA) must stay.
+  Vma* next = tree_.FindVma(oldbrk);
+  if (next != nullptr && newbrk + kPageSize > Impl::StartGap(*this, next)) return out;
+  if (tree_.size() > params_.max_map_count) return out;
+  const uint64_t flags =
+      kVmRead | kVmWrite | kVmMayRead | kVmMayWrite | kVmMayExec | kVmAccount | def_flags_;
+  // vma_prev_limit(vmi, start_brk): the VMA just below oldbrk, if it reaches
+  // above start_brk.
+  Vma* prev = nullptr;
+  tree_.FindVmaPrev(oldbrk, &prev);
+  if (prev != nullptr && prev->end <= start_brk_) prev = nullptr;
+  Vma* vma = nullptr;
+  if (prev != nullptr && prev->end == oldbrk) {
+    MergeProposal r;
+    r.start = oldbrk;
+    r.end = newbrk;
+    r.pgoff = oldbrk >> kPageShift;
+    r.flags = flags;
+    vma = Impl::MergeNewRange(*this, prev, nullptr, r, /*just_expand=*/true);
+  }
+  if (vma == nullptr) {
+    vma = Impl::NewVma(*this);
+    if (vma == nullptr) return out;
+    vma->start = oldbrk;
+    vma->end = newbrk;
+    vma->pgoff = oldbrk >> kPageShift;
+    vma->flags = flags;
+    tree_.Insert(vma);
+  }
+  brk_ = new_brk;
+  if (def_flags_ & kVmLocked) Impl::PopulateRange(*this, oldbrk, newbrk);
+  return Impl::Result(static_cast<int64_t>(new_brk), oldbrk, newbrk);
+}
+
+// ---------------------------------------------------------------------------
+// Validate.
+
+const char* AddressSpace::Validate() const {
+  if (const char* err = tree_.Validate()) return err;
+  size_t count = 0;
+  for (const Vma* v = tree_.First(); v != nullptr; v = v->next) {
+    ++count;
+    if (!PageAligned(v->start) || !PageAligned(v->end)) return "vma not page aligned";
+    if (v->start >= v->end) return "empty vma";
+    if (v->end > params_.task_size && v->special == SpecialKind::kNone) {
+      return "vma above TASK_SIZE";
+    }
+    if (v->file != nullptr) {
+      bool listed = false;
+      for (const File* f = files_; f != nullptr; f = f->next_file) listed |= f == v->file;
+      if (!listed) return "vma points at a file not in the file list";
+    }
+    if ((v->flags & kVmShared) && !(v->flags & kVmMayShare)) return "VM_SHARED without MAYSHARE";
+    if (v->anon.fork_child && v->anon.anon_vma == 0) return "fork child without anon_vma";
+  }
+  if (count != tree_.size()) return "map_count differs from the list";
+  for (const File* f = files_; f != nullptr; f = f->next_file) {
+    uint32_t refs = 0;
+    for (const Vma* v = tree_.First(); v != nullptr; v = v->next) refs += v->file == f;
+    if (refs != f->refs) return "file refcount wrong";
+    if (refs == 0) return "unreferenced file kept";
+  }
+  return nullptr;
+}
+
+}  // namespace vmashadow

@@ -1,0 +1,119 @@
+// address_space_internal.h — the shared machinery behind AddressSpace's
+// syscalls: VMA and file lifetime, split, the two merge primitives of 6.12+
+// (mm/vma.c: vma_merge_new_range, vma_merge_existing_range), vma_modify, the
+// munmap gather, faults and populate. Only core/*.cc include this.
+#ifndef VMASHADOW_CORE_ADDRESS_SPACE_INTERNAL_H_
+#define VMASHADOW_CORE_ADDRESS_SPACE_INTERNAL_H_
+
+#include <cstdint>
+
+#include "core/address_space.h"
+#include "core/no_syscalls.h"
+
+namespace vmashadow {
+
+// The proposed range of a merge: what vma_merge_struct carries.
+struct MergeProposal {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t pgoff = 0;  // pgoff at start
+  uint64_t flags = 0;
+  File* file = nullptr;
+  AnonState anon;                      // anon_vma of the source (none for new ranges)
+  const Vma* middle = nullptr;         // the existing VMA being modified (existing-range)
+  const Vma* copied_from = nullptr;    // mremap's source VMA (6.18.y)
+  uint32_t policy_id = 0;
+  uint32_t uffd_id = 0;
+};
+
+struct AddressSpace::Impl {
+  using AS = AddressSpace;
+
+  // --- lifetime ---
+  static Vma* NewVma(AS& as);
+  static void FreeVma(AS& as, Vma* v);
+  static File* InternFile(AS& as, const FileDesc& d);
+  static File* NewShmemFile(AS& as, const FileDesc* d);
+  static void RefFile(File* f) {
+    if (f) ++f->refs;
+  }
+  static void UnrefFile(AS& as, File* f);
+  static void DropIfUnused(AS& as, File* f);
+  static void Link(AS& as, Vma* v) { as.tree_.Insert(v); }
+  // Unlinks and frees v.
+  static void RemoveVma(AS& as, Vma* v);
+
+  // --- split ---
+  // Mirrors __split_vma() (mm/vma.c, 6.12): v keeps [start, addr), a new VMA
+  // takes [addr, end). With check_count, split_vma()'s map_count test first.
+  // Returns 0, -ENOMEM or -EINVAL (special mappings refuse); *upper if wanted.
+  static int Split(AS& as, Vma* v, uint64_t addr, bool check_count, Vma** upper = nullptr);
+
+  // --- merge rules ---
+  static uint64_t IgnoredFlags(const AS& as);
+  static bool IsMergeableVma(const AS& as, const Vma* t, const MergeProposal& r);
+  static bool IsMergeableAnon(const AS& as, const Vma* tgt, const MergeProposal& r);
+  static bool AnonVmasCompatible(const Vma* a, const Vma* b);
+  static bool CanMergeLeft(const AS& as, const Vma* prev, const MergeProposal& r);
+  static bool CanMergeRight(const AS& as, const Vma* prev, const Vma* next,
+                            const MergeProposal& r, bool can_merge_left);
+  static bool HasClose(const Vma* v);
+  // dup_anon_vma(): dst takes src's anon_vma when it has none.
+  static void DupAnon(Vma* dst, const Vma* src);
+
+  // Mirrors vma_merge_new_range(): merges [r.start, r.end) into prev and/or
+  // next. Returns the VMA now covering the range, or nullptr (no merge).
+  static Vma* MergeNewRange(AS& as, Vma* prev, Vma* next, const MergeProposal& r,
+                            bool just_expand);
+  // Mirrors vma_merge_existing_range(): r lies within `middle`.
+  static Vma* MergeExistingRange(AS& as, Vma* prev, Vma* middle, const MergeProposal& r);
+  // Mirrors vma_modify() + vm_flags_reset(): merge, else split off
+  // [start, end) of vma, then set the new flags. Returns the VMA covering
+  // [start, end) (possibly larger after a merge) or nullptr with *err set.
+  static Vma* ModifyFlags(AS& as, Vma* prev, Vma* vma, uint64_t start, uint64_t end,
+                          uint64_t new_flags, int* err);
+
+  // --- unmap ---
+  // Mirrors do_vmi_munmap()/vms_gather_munmap_vmas() + completion over an
+  // aligned [start, end): splits at the edges (leaving them on failure),
+  // refuses sealed VMAs, removes what lies inside. Returns 0 or -errno.
+  static int UnmapRange(AS& as, uint64_t start, uint64_t end);
+  // The gather phase only: returns 0 or -errno. On success every VMA inside
+  // [start, end) is exactly contained in it (splits done).
+  static int GatherUnmap(AS& as, uint64_t start, uint64_t end);
+  static void RemoveRange(AS& as, uint64_t start, uint64_t end);
+
+  // --- faults ---
+  // anon_vma_prepare(): gives v an anon_vma, reusing a neighbour's where
+  // find_mergeable_anon_vma() would.
+  static void PrepareAnon(AS& as, Vma* v);
+  // What a populate (GUP) of v does to its anon state: write fault on private
+  // writable memory. Read faults create nothing.
+  // Returns -EFAULT for memory GUP cannot fault (PROT_NONE).
+  static int PopulateVma(AS& as, Vma* v);
+  // __mm_populate(): stops at the first error unless ignore_errors.
+  static int PopulateRange(AS& as, uint64_t start, uint64_t end, bool ignore_errors = true);
+
+  static bool VmaIsAccessible(const Vma* v) { return (v->flags & kVmRwx) != 0; }
+  static uint64_t StartGap(const AS& as, const Vma* v);
+  static bool CanDoMlock(const AS& as);
+  static Outcome Result(int64_t ret, uint64_t start = 0, uint64_t end = 0) {
+    Outcome o;
+    o.ret = ret;
+    o.changed_start = start;
+    o.changed_end = end;
+    return o;
+  }
+  // The MergeProposal describing [start, end) of an existing VMA v.
+  static MergeProposal ProposalFor(const Vma* v, uint64_t start, uint64_t end, uint64_t flags);
+  static bool UnmapRangeSealed(const AS& as, uint64_t start, uint64_t end);
+
+  // --- per-call helpers in other files ---
+  static int64_t PlainArea(const AS& as, uint64_t addr, uint64_t len, uint64_t pgoff, int flags);
+  static int64_t ThpArea(const AS& as, uint64_t addr, uint64_t len, uint64_t off, int flags,
+                         bool* fell_back);
+};
+
+}  // namespace vmashadow
+
+#endif  // VMASHADOW_CORE_ADDRESS_SPACE_INTERNAL_H_

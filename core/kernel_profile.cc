@@ -1,0 +1,34 @@
+// kernel_profile.cc — the named profiles (see kernel_profile.h and spec §10).
+#include "core/kernel_profile.h"
+
+#include <cstring>
+
+namespace vmashadow {
+namespace {
+
+//                           name      615   cfrom multi  mseal  ksm   guard sticky vclock nofile ptrec
+constexpr KernelProfile kProfiles[] = {
+    {"6.12",    false, false, false, false, false, false, false, false, false, false},
+    {"6.15",    true,  false, false, false, false, true,  false, true,  false, true},
+    {"6.17",    true,  false, true,  true,  true,  true,  false, true,  false, true},
+    {"6.18",    true,  true,  true,  true,  true,  true,  false, true,  true,  true},
+    {"6.18-fc", true,  true,  true,  true,  true,  true,  true,  true,  true,  true},
+};
+
+}  // namespace
+
+const KernelProfile* FindKernelProfile(const char* name) {
+  for (const KernelProfile& p : kProfiles) {
+    if (std::strcmp(p.name, name) == 0) return &p;
+  }
+  return nullptr;
+}
+
+const KernelProfile* AllKernelProfiles(size_t* count) {
+  *count = sizeof(kProfiles) / sizeof(kProfiles[0]);
+  return kProfiles;
+}
+
+const KernelProfile& DefaultKernelProfile() { return kProfiles[4]; }
+
+}  // namespace vmashadow

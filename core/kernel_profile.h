@@ -1,0 +1,50 @@
+// kernel_profile.h — the behaviour switches where kernel versions differ.
+//
+// The model follows one profile at a time (spec §10). The preload probes the
+// running kernel at start-up and picks the matching profile; replay selects one
+// by name. Depends on nothing; preload-safe.
+#ifndef VMASHADOW_CORE_KERNEL_PROFILE_H_
+#define VMASHADOW_CORE_KERNEL_PROFILE_H_
+
+#include <cstddef>
+
+namespace vmashadow {
+
+struct KernelProfile {
+  const char* name;
+  // 6.15 (879bca0a2c4f): an unfaulted target may absorb a faulted source;
+  // fork children refuse. Off: the 6.12 "single chain entry" rule.
+  bool anon_vma_615_rule;
+  // 6.18-stable "fix anon_vma UAF on mremap() faulted, unfaulted merge": a
+  // moved VMA copied from a fork child does not merge into an unfaulted target.
+  bool copied_from_check;
+  // 6.17: mremap(FIXED, old_len == new_len) may move a range spanning VMAs.
+  bool multi_vma_mremap;
+  // 6.17: mseal skips already sealed VMAs (same errnos as before).
+  bool mseal_rework;
+  // 6.16: KSM merge-any sets VM_MERGEABLE before the merge attempt.
+  bool ksm_flags_before_merge;
+  // 6.13+: MADV_GUARD_INSTALL / MADV_GUARD_REMOVE exist.
+  bool guard_regions;
+  // 6.19 (on the running 6.18-fc build): MADV_GUARD_INSTALL sets the sticky,
+  // merge-ignored VM_MAYBE_GUARD on the whole VMA.
+  bool guard_sticky_flag;
+  // 6.13+: the vDSO block has [vvar], [vvar_vclock], [vdso].
+  bool vvar_vclock;
+  // 6.18: the anonymous THP aligner also requires !file.
+  bool thp_align_requires_no_file;
+  // CONFIG_PT_RECLAIM: MADV_DONTNEED frees empty PTE tables.
+  bool pt_reclaim;
+};
+
+// The profiles we know, by name: "6.12", "6.15", "6.17", "6.18", "6.18-fc"
+// (the running vendor build: 6.18 plus the sticky guard flag).
+const KernelProfile* FindKernelProfile(const char* name);
+// All known profiles, for listing; sets *count.
+const KernelProfile* AllKernelProfiles(size_t* count);
+// The profile of the kernel the project's checks run on (6.18.44-fc).
+const KernelProfile& DefaultKernelProfile();
+
+}  // namespace vmashadow
+
+#endif  // VMASHADOW_CORE_KERNEL_PROFILE_H_

@@ -1,0 +1,96 @@
+// linux_abi.h — the x86-64 Linux ABI constants the model speaks.
+//
+// The model is fed recorded calls as well as live ones, so it carries its own
+// copy of the uapi values (include/uapi/asm-generic/mman*.h, x86 mman.h) rather
+// than the host's <sys/mman.h>. errno values come from <cerrno> (macros only).
+// Depends on nothing; preload-safe.
+#ifndef VMASHADOW_CORE_LINUX_ABI_H_
+#define VMASHADOW_CORE_LINUX_ABI_H_
+
+#include <cerrno>
+#include <cstdint>
+
+namespace vmashadow::abi {
+
+// prot
+inline constexpr int kProtNone = 0x0;
+inline constexpr int kProtRead = 0x1;
+inline constexpr int kProtWrite = 0x2;
+inline constexpr int kProtExec = 0x4;
+inline constexpr int kProtSem = 0x8;
+inline constexpr int kProtGrowsdown = 0x01000000;
+inline constexpr int kProtGrowsup = 0x02000000;
+
+// mmap flags
+inline constexpr int kMapShared = 0x01;
+inline constexpr int kMapPrivate = 0x02;
+inline constexpr int kMapSharedValidate = 0x03;
+inline constexpr int kMapDroppable = 0x08;
+inline constexpr int kMapType = 0x0f;
+inline constexpr int kMapFixed = 0x10;
+inline constexpr int kMapAnonymous = 0x20;
+inline constexpr int kMap32Bit = 0x40;
+inline constexpr int kMapAbove4G = 0x80;
+inline constexpr int kMapGrowsdown = 0x0100;
+inline constexpr int kMapDenywrite = 0x0800;
+inline constexpr int kMapExecutable = 0x1000;
+inline constexpr int kMapLocked = 0x2000;
+inline constexpr int kMapNoreserve = 0x4000;
+inline constexpr int kMapPopulate = 0x8000;
+inline constexpr int kMapNonblock = 0x10000;
+inline constexpr int kMapStack = 0x20000;
+inline constexpr int kMapHugetlb = 0x40000;
+inline constexpr int kMapSync = 0x80000;
+inline constexpr int kMapFixedNoreplace = 0x100000;
+inline constexpr int kMapUninitialized = 0x4000000;
+inline constexpr int kMapHugeShift = 26;
+inline constexpr int kMapHugeMask = 0x3f;
+// Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK | MAP_SYNC | MAP_DROPPABLE? no).
+inline constexpr int kLegacyMapMask = kMapShared | kMapPrivate | kMapFixed | kMapAnonymous |
+                                      kMapDenywrite | kMapExecutable | kMapUninitialized |
+                                      kMapGrowsdown | kMapLocked | kMapNoreserve |
+                                      kMapPopulate | kMapNonblock | kMapStack | kMapHugetlb;
+
+// mremap flags
+inline constexpr int kMremapMaymove = 1;
+inline constexpr int kMremapFixed = 2;
+inline constexpr int kMremapDontunmap = 4;
+
+// madvise advices
+inline constexpr int kMadvNormal = 0;
+inline constexpr int kMadvRandom = 1;
+inline constexpr int kMadvSequential = 2;
+inline constexpr int kMadvWillneed = 3;
+inline constexpr int kMadvDontneed = 4;
+inline constexpr int kMadvFree = 8;
+inline constexpr int kMadvRemove = 9;
+inline constexpr int kMadvDontfork = 10;
+inline constexpr int kMadvDofork = 11;
+inline constexpr int kMadvMergeable = 12;
+inline constexpr int kMadvUnmergeable = 13;
+inline constexpr int kMadvHugepage = 14;
+inline constexpr int kMadvNohugepage = 15;
+inline constexpr int kMadvDontdump = 16;
+inline constexpr int kMadvDodump = 17;
+inline constexpr int kMadvWipeonfork = 18;
+inline constexpr int kMadvKeeponfork = 19;
+inline constexpr int kMadvCold = 20;
+inline constexpr int kMadvPageout = 21;
+inline constexpr int kMadvPopulateRead = 22;
+inline constexpr int kMadvPopulateWrite = 23;
+inline constexpr int kMadvDontneedLocked = 24;
+inline constexpr int kMadvCollapse = 25;
+inline constexpr int kMadvHwpoison = 100;
+inline constexpr int kMadvSoftOffline = 101;
+inline constexpr int kMadvGuardInstall = 102;
+inline constexpr int kMadvGuardRemove = 103;
+
+// mlock2 / mlockall
+inline constexpr int kMlockOnfault = 0x01;
+inline constexpr int kMclCurrent = 1;
+inline constexpr int kMclFuture = 2;
+inline constexpr int kMclOnfault = 4;
+
+}  // namespace vmashadow::abi
+
+#endif  // VMASHADOW_CORE_LINUX_ABI_H_

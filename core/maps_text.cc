@@ -1,0 +1,1 @@
+// maps_text.cc — in progress

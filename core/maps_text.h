@@ -1,0 +1,85 @@
+// maps_text.h — the model as /proc/self/maps prints it, and maps text back
+// into a model.
+//
+// Rendering follows fs/proc/task_mmu.c (show_map_vma, 6.12/6.18) byte for byte:
+// hex padding, perms from VM_MAYSHARE, offsets only for file VMAs, the name
+// column at 73, "[heap]"/"[stack]" rules evaluated against the model's brk and
+// start_stack, " (deleted)", and "[vsyscall]" last. Rendering writes into a
+// caller buffer and never allocates. Parsing is allocation-free too: it points
+// into the caller's text.
+//
+// Depends on address_space.h; preload-safe (no abseil: tools wrap these in
+// absl::StatusOr where they want messages).
+#ifndef VMASHADOW_CORE_MAPS_TEXT_H_
+#define VMASHADOW_CORE_MAPS_TEXT_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/address_space.h"
+#include "core/vma.h"
+
+namespace vmashadow {
+
+// Writes v's maps line, including the trailing '\n', into buf (NUL-terminated
+// when it fits). Returns the line's length; when that is >= cap the output was
+// truncated (like snprintf).
+size_t RenderVmaLine(const AddressSpace& as, const Vma& v, char* buf, size_t cap);
+
+// Writes every line of the model (and "[vsyscall]" last when the model has the
+// gate VMA). Returns the total length; >= cap means truncated.
+size_t RenderMaps(const AddressSpace& as, char* buf, size_t cap);
+
+// The name the kernel shows for v ("" when none), without " (deleted)";
+// *deleted tells whether that suffix follows. Points into the model or at a
+// static string.
+const char* VmaName(const AddressSpace& as, const Vma& v, bool* deleted);
+
+// One parsed maps line. name points into the parsed text (not NUL-terminated),
+// without the " (deleted)" suffix, which sets `deleted`.
+struct MapsLine {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  char perms[4] = {};
+  uint64_t offset = 0;
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  uint64_t inode = 0;
+  const char* name = nullptr;
+  size_t name_len = 0;
+  bool deleted = false;
+};
+
+// Parses one line (with or without its '\n'). Returns false when the line is
+// not in maps format; *out is then unspecified.
+bool ParseMapsLine(const char* line, size_t len, MapsLine* out);
+
+// Parses the text after "VmFlags:" in /proc/self/smaps ("rd wr mr mw me ac").
+// Returns false on a mnemonic it does not know (the flags it knew are set).
+bool ParseVmFlags(const char* text, size_t len, uint64_t* flags);
+// Writes the VmFlags mnemonics of `flags` ("rd wr mr mw me ac ", with the
+// kernel's trailing space) into buf. Returns the length (>= cap: truncated).
+size_t RenderVmFlags(uint64_t flags, char* buf, size_t cap);
+
+// The vm_flags a VMA most likely has when only its maps line is known: RWX and
+// share bits from perms, MAY bits, VM_ACCOUNT for private writable memory, and
+// the flags of special mappings ([vvar], [vdso], [stack]) as 6.18 sets them.
+uint64_t GuessFlagsFromMapsLine(const MapsLine& line);
+
+// The special kind a maps name denotes ([vdso], [vvar], [vvar_vclock],
+// [vsyscall], [uprobes]); kNone for files, [heap], [stack] and no name.
+SpecialKind SpecialKindFromName(const char* name, size_t len);
+
+// Seeds `as` (after Clear()) from maps text. When smaps text is given, each
+// VMA's flags come from its VmFlags line, otherwise from
+// GuessFlagsFromMapsLine. Files get id = a hash of (dev, inode), kind kRegular
+// (kShmem for dev 00:01 and /memfd:), paths as printed. [vsyscall] sets the
+// gate VMA. Anonymous state starts empty: the caller refines it.
+// Returns 0, or -EINVAL with *bad_line set to the 1-based line that failed,
+// or -ENOMEM when the arena is full.
+int SeedFromMaps(AddressSpace* as, const char* maps, size_t maps_len, const char* smaps,
+                 size_t smaps_len, size_t* bad_line);
+
+}  // namespace vmashadow
+
+#endif  // VMASHADOW_CORE_MAPS_TEXT_H_

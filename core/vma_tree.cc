@@ -1,0 +1,1 @@
+// vma_tree.cc — in progress

@@ -1,0 +1,382 @@
+// address_space_test.cc — focused tests of AddressSpace: placement, brk,
+// mremap paths, errno order, profiles. Layouts are drawn one character per
+// page from a base: '.' unmapped, equal letters one VMA (the kernel's
+// tools/testing/vma style). The spec scenarios S1–S35 are in
+// scenario_test.cc; random comparisons in differential_test.cc.
+#include "core/address_space.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/kernel_profile.h"
+#include "core/linux_abi.h"
+
+namespace vmashadow {
+namespace {
+
+using namespace abi;
+
+constexpr uint64_t kBase = 0x100000000;  // 4 GiB: far from everything
+constexpr uint64_t kMmapBase = 0x7f0000000000;
+constexpr int kRw = kProtRead | kProtWrite;
+constexpr int kAnon = kMapPrivate | kMapAnonymous;
+
+class Model {
+ public:
+  explicit Model(const char* profile = "6.18-fc")
+      : buf_(8 << 20), arena_(buf_.data(), buf_.size()), as_(&arena_, *Profile(profile), Params()) {}
+
+  static const KernelProfile* Profile(const char* name) {
+    const KernelProfile* p = FindKernelProfile(name);
+    EXPECT_NE(p, nullptr) << name;
+    return p;
+  }
+  static MmParams Params() {
+    MmParams p;
+    p.mmap_base = kMmapBase;
+    return p;
+  }
+
+  AddressSpace& as() { return as_; }
+  static uint64_t P(uint64_t n) { return kBase + n * kPageSize; }
+
+  int64_t Fixed(uint64_t page, uint64_t pages, int prot, int flags = kAnon) {
+    MapArgs a;
+    a.addr = P(page);
+    a.len = pages * kPageSize;
+    a.prot = prot;
+    a.flags = flags | kMapFixedNoreplace;
+    return Check(as_.Map(a));
+  }
+  int64_t Check(const Outcome& o) {
+    const char* err = as_.Validate();
+    EXPECT_EQ(err, nullptr) << err;
+    return o.ret;
+  }
+
+  // The layout of pages [0, n) from kBase.
+  std::string Draw(uint64_t n) {
+    std::string s(n, '.');
+    char letter = 'A';
+    for (const Vma* v = as_.tree().First(); v != nullptr; v = v->next) {
+      if (v->end <= P(0) || v->start >= P(n)) continue;
+      for (uint64_t a = v->start; a < v->end; a += kPageSize) {
+        if (a >= P(0) && a < P(n)) s[(a - P(0)) / kPageSize] = letter;
+      }
+      letter = letter == 'Z' ? 'a' : static_cast<char>(letter + 1);
+    }
+    return s;
+  }
+
+ private:
+  std::vector<char> buf_;
+  Arena arena_;
+  AddressSpace as_;
+};
+
+TEST(AddressSpace, NewPrivateAnonymousMappingsMergeBothWays) {
+  Model m;
+  ASSERT_EQ(m.Fixed(1, 1, kRw), static_cast<int64_t>(Model::P(1)));
+  ASSERT_EQ(m.Fixed(2, 1, kRw), static_cast<int64_t>(Model::P(2)));
+  ASSERT_EQ(m.Fixed(0, 1, kRw), static_cast<int64_t>(Model::P(0)));
+  EXPECT_EQ(m.Draw(5), "AAA..");
+  ASSERT_GT(m.Fixed(4, 1, kRw), 0);
+  EXPECT_EQ(m.Draw(5), "AAA.B");
+  ASSERT_GT(m.Fixed(3, 1, kRw), 0);
+  EXPECT_EQ(m.Draw(5), "AAAAA");
+  EXPECT_EQ(m.as().map_count(), 1u);
+}
+
+TEST(AddressSpace, TopDownPlacementTakesTheHighestFit) {
+  Model m;
+  MapArgs a;
+  a.len = kPageSize;
+  a.prot = kRw;
+  a.flags = kAnon;
+  const Outcome first = m.as().Map(a);
+  EXPECT_EQ(first.ret, static_cast<int64_t>(kMmapBase - kPageSize));
+  EXPECT_TRUE(first.placement_predicted);
+  const Outcome second = m.as().Map(a);
+  EXPECT_EQ(second.ret, static_cast<int64_t>(kMmapBase - 2 * kPageSize));
+  EXPECT_EQ(m.as().map_count(), 1u);  // they merged
+  // A hole above is refilled by a request that fits it.
+  ASSERT_EQ(m.as().Unmap(kMmapBase - kPageSize, kPageSize).ret, 0);
+  ASSERT_EQ(m.as().Map(a).ret, static_cast<int64_t>(kMmapBase - kPageSize));
+}
+
+TEST(AddressSpace, AnonymousThpAlignment) {
+  Model m;
+  MapArgs probe;
+  probe.len = kPageSize;
+  probe.prot = kRw;
+  probe.flags = kAnon;
+  const uint64_t top = static_cast<uint64_t>(m.as().Map(probe).ret);
+  // 2 MiB: the highest 2 MiB-aligned address with len+2 MiB of room below top.
+  MapArgs a = probe;
+  a.len = kPmdSize;
+  const uint64_t x = static_cast<uint64_t>(m.as().Map(a).ret);
+  EXPECT_EQ(x % kPmdSize, 0u);
+  EXPECT_EQ(x, (top - kPmdSize) & ~(kPmdSize - 1));
+  // 2 MiB + 4 KiB: not aligned, directly below.
+  a.len = kPmdSize + kPageSize;
+  const uint64_t y = static_cast<uint64_t>(m.as().Map(a).ret);
+  EXPECT_EQ(y, x - a.len);
+  // With a hint: no alignment.
+  a.len = kPmdSize;
+  a.addr = 0x200000000;
+  EXPECT_EQ(m.as().Map(a).ret, 0x200000000);
+}
+
+TEST(AddressSpace, HintBelowMinAddrIsRaised) {
+  Model m;
+  MapArgs a;
+  a.addr = 0x1000;
+  a.len = kPageSize;
+  a.prot = kRw;
+  a.flags = kAnon;
+  EXPECT_EQ(m.as().Map(a).ret, 0x10000);
+  // 0x10000 is taken now: the next one goes top-down.
+  EXPECT_EQ(m.as().Map(a).ret, static_cast<int64_t>(kMmapBase - kPageSize));
+}
+
+TEST(AddressSpace, MmapErrnoOrder) {
+  Model m;
+  MapArgs a;
+  a.len = kPageSize;
+  a.prot = kRw;
+  a.flags = kAnon;
+  a.offset = 1;
+  EXPECT_EQ(m.as().Map(a).ret, -EINVAL);  // offset first
+  a.offset = 0;
+  a.flags = kMapPrivate;  // no fd
+  EXPECT_EQ(m.as().Map(a).ret, -EBADF);
+  a.flags = kAnon;
+  a.len = 0;
+  EXPECT_EQ(m.as().Map(a).ret, -EINVAL);
+  a.len = ~uint64_t{0} - 100;
+  EXPECT_EQ(m.as().Map(a).ret, -ENOMEM);  // PAGE_ALIGN wraps to 0
+  a.len = kPageSize;
+  a.flags = kMapAnonymous;  // no type
+  EXPECT_EQ(m.as().Map(a).ret, -EINVAL);
+  a.flags = kMapSharedValidate | kMapAnonymous;
+  EXPECT_EQ(m.as().Map(a).ret, -EINVAL);
+  a.flags = kAnon | kMapFixed;
+  a.addr = Model::P(0) + 1;
+  EXPECT_EQ(m.as().Map(a).ret, -EINVAL);
+  a.addr = 0x7ffffffff000;
+  EXPECT_EQ(m.as().Map(a).ret, -ENOMEM);
+}
+
+TEST(AddressSpace, MunmapPunchesAndNeverMerges) {
+  Model m;
+  ASSERT_GT(m.Fixed(0, 4, kRw), 0);
+  EXPECT_EQ(m.Check(m.as().Unmap(Model::P(1), 1)), 0);
+  EXPECT_EQ(m.Draw(5), "A.BB.");
+  EXPECT_EQ(m.Check(m.as().Unmap(Model::P(1) + 1, kPageSize)), -EINVAL);
+  EXPECT_EQ(m.Check(m.as().Unmap(Model::P(1), 0)), -EINVAL);
+  EXPECT_EQ(m.Check(m.as().Unmap(Model::P(10), kPageSize)), 0);
+  // Mapping the hole again merges all three (new-range merge).
+  ASSERT_GT(m.Fixed(1, 1, kRw), 0);
+  EXPECT_EQ(m.Draw(5), "AAAA.");
+}
+
+TEST(AddressSpace, MprotectAccountEditsDecideMerges) {
+  // S6: RW -> R drops VM_ACCOUNT on an unfaulted VMA but not a faulted one.
+  Model m;
+  ASSERT_GT(m.Fixed(0, 1, kRw), 0);
+  ASSERT_EQ(m.Check(m.as().Protect(Model::P(0), kPageSize, kProtRead)), 0);
+  ASSERT_GT(m.Fixed(1, 1, kRw), 0);
+  ASSERT_EQ(m.Check(m.as().Touch(Model::P(1), true)), 0);
+  ASSERT_EQ(m.Check(m.as().Protect(Model::P(1), kPageSize, kProtRead)), 0);
+  EXPECT_EQ(m.Draw(2), "AB");
+  EXPECT_FALSE(m.as().FindVma(Model::P(0))->flags & kVmAccount);
+  EXPECT_TRUE(m.as().FindVma(Model::P(1))->flags & kVmAccount);
+}
+
+TEST(AddressSpace, AnonVmaRuleDiffersBetweenProfiles) {
+  // S5: NORESERVE, unfaulted R next to faulted RW; mprotect R merges on 6.15+.
+  for (const char* name : {"6.12", "6.18"}) {
+    Model m(name);
+    ASSERT_GT(m.Fixed(0, 1, kRw, kAnon | kMapNoreserve), 0);
+    ASSERT_EQ(m.Check(m.as().Protect(Model::P(0), kPageSize, kProtRead)), 0);
+    ASSERT_GT(m.Fixed(1, 1, kRw, kAnon | kMapNoreserve), 0);
+    ASSERT_EQ(m.Check(m.as().Touch(Model::P(1), true)), 0);
+    ASSERT_EQ(m.Check(m.as().Protect(Model::P(1), kPageSize, kProtRead)), 0);
+    EXPECT_EQ(m.Draw(2), std::string(name) == "6.12" ? "AB" : "AA") << name;
+  }
+}
+
+TEST(AddressSpace, ForkChildStopsMerging) {
+  Model m;
+  ASSERT_GT(m.Fixed(0, 1, kRw), 0);
+  ASSERT_EQ(m.Check(m.as().Touch(Model::P(0), true)), 0);
+  m.as().ForkChild();
+  ASSERT_GT(m.Fixed(1, 1, kRw), 0);
+  EXPECT_EQ(m.Draw(2), "AB");
+}
+
+TEST(AddressSpace, ReadFaultCreatesNoAnonVma) {
+  Model m;
+  ASSERT_GT(m.Fixed(0, 1, kRw), 0);
+  ASSERT_EQ(m.Check(m.as().Touch(Model::P(0), false)), 0);
+  m.as().ForkChild();
+  ASSERT_GT(m.Fixed(1, 1, kRw), 0);
+  EXPECT_EQ(m.Draw(2), "AA");
+}
+
+TEST(AddressSpace, TouchOutsideOrWithoutPermissionFaults) {
+  Model m;
+  ASSERT_GT(m.Fixed(0, 1, kProtRead), 0);
+  EXPECT_EQ(m.as().Touch(Model::P(0), true).ret, -EFAULT);
+  EXPECT_EQ(m.as().Touch(Model::P(1), false).ret, -EFAULT);
+  ASSERT_GT(m.Fixed(2, 1, kProtNone), 0);
+  EXPECT_EQ(m.as().Touch(Model::P(2), false).ret, -EFAULT);
+}
+
+TEST(AddressSpace, GrowsdownGrowsOnTouchAndGuardsHints) {
+  Model m;
+  const uint64_t g = 0x300000000;
+  MapArgs a;
+  a.addr = g;
+  a.len = 4 * kPageSize;
+  a.prot = kRw;
+  a.flags = kAnon | kMapGrowsdown | kMapFixedNoreplace;
+  ASSERT_EQ(m.as().Map(a).ret, static_cast<int64_t>(g));
+  // A hint inside the guard gap is rejected (falls back to top-down)...
+  MapArgs h;
+  h.addr = g - 512 * 1024;
+  h.len = kPageSize;
+  h.prot = kRw;
+  h.flags = kAnon;
+  EXPECT_EQ(m.as().Map(h).ret, static_cast<int64_t>(kMmapBase - kPageSize));
+  // ...while NOREPLACE at the same address is fine.
+  h.flags |= kMapFixedNoreplace;
+  EXPECT_EQ(m.as().Map(h).ret, static_cast<int64_t>(g - 512 * 1024));
+  // The accessible mapping now sits inside the guard gap: growth is refused.
+  EXPECT_EQ(m.as().Touch(g - 1, true).ret, -EFAULT);
+  ASSERT_EQ(m.as().Unmap(g - 512 * 1024, kPageSize).ret, 0);
+  EXPECT_EQ(m.as().Touch(g - 1, true).ret, 0);
+  EXPECT_EQ(m.as().FindVma(g - 1)->start, g - kPageSize);
+}
+
+TEST(AddressSpace, BrkGrowsMergesAndShrinks) {
+  Model m;
+  const uint64_t b0 = 0x555555600000;
+  m.as().SetBrkState(b0, b0);
+  EXPECT_EQ(m.as().Brk(0).ret, static_cast<int64_t>(b0));  // query
+  EXPECT_EQ(m.as().Brk(b0 + 1).ret, static_cast<int64_t>(b0 + 1));
+  EXPECT_EQ(m.as().FindVma(b0)->end, b0 + kPageSize);
+  EXPECT_EQ(m.as().Brk(b0 + 3 * kPageSize + 5).ret, static_cast<int64_t>(b0 + 3 * kPageSize + 5));
+  EXPECT_EQ(m.as().FindVma(b0)->end, b0 + 4 * kPageSize);
+  EXPECT_EQ(m.as().map_count(), 1u);
+  // A blocker at b0+5 pages: growing to b0+5 pages fails (a free page must
+  // remain), to b0+4 pages succeeds.
+  MapArgs a;
+  a.addr = b0 + 5 * kPageSize;
+  a.len = kPageSize;
+  a.prot = kProtRead;
+  a.flags = kAnon | kMapFixedNoreplace;
+  ASSERT_GT(m.as().Map(a).ret, 0);
+  const int64_t before = m.as().Brk(0).ret;
+  EXPECT_EQ(m.as().Brk(b0 + 5 * kPageSize).ret, before);
+  EXPECT_EQ(m.as().Brk(b0 + 4 * kPageSize).ret, static_cast<int64_t>(b0 + 4 * kPageSize));
+  EXPECT_EQ(m.as().Brk(b0 + kPageSize).ret, static_cast<int64_t>(b0 + kPageSize));
+  EXPECT_EQ(m.as().FindVma(b0)->end, b0 + kPageSize);
+  EXPECT_EQ(m.as().Brk(b0 - kPageSize).ret, static_cast<int64_t>(b0 + kPageSize));
+  EXPECT_EQ(m.as().Validate(), nullptr);
+}
+
+TEST(AddressSpace, MremapGrowInPlaceMergesThreeWays) {
+  Model m;
+  ASSERT_GT(m.Fixed(0, 2, kRw), 0);
+  EXPECT_EQ(m.Check(m.as().Remap(Model::P(0), 2 * kPageSize, 4 * kPageSize, 0, 0)),
+            static_cast<int64_t>(Model::P(0)));
+  EXPECT_EQ(m.Draw(8), "AAAA....");
+  ASSERT_GT(m.Fixed(6, 2, kRw), 0);
+  EXPECT_EQ(m.Check(m.as().Remap(Model::P(0), 4 * kPageSize, 6 * kPageSize, 0, 0)),
+            static_cast<int64_t>(Model::P(0)));
+  EXPECT_EQ(m.Draw(8), "AAAAAAAA");
+}
+
+TEST(AddressSpace, MremapMoveOfUnfaultedBlockMergesWhereItLands) {
+  Model m;
+  ASSERT_GT(m.Fixed(0, 2, kRw), 0);
+  ASSERT_GT(m.Fixed(10, 2, kRw), 0);
+  EXPECT_EQ(m.Check(m.as().Remap(Model::P(10), 2 * kPageSize, 2 * kPageSize,
+                                 kMremapMaymove | kMremapFixed, Model::P(2))),
+            static_cast<int64_t>(Model::P(2)));
+  EXPECT_EQ(m.Draw(12), "AAAA........");
+}
+
+TEST(AddressSpace, MremapErrors) {
+  Model m;
+  ASSERT_GT(m.Fixed(0, 2, kRw), 0);
+  EXPECT_EQ(m.as().Remap(Model::P(0), kPageSize, kPageSize, 8, 0).ret, -EINVAL);
+  EXPECT_EQ(m.as().Remap(Model::P(0) + 1, kPageSize, kPageSize, 0, 0).ret, -EINVAL);
+  EXPECT_EQ(m.as().Remap(Model::P(0), kPageSize, 0, 0, 0).ret, -EINVAL);
+  EXPECT_EQ(m.as().Remap(Model::P(0), kPageSize, kPageSize, kMremapFixed, Model::P(8)).ret,
+            -EINVAL);  // FIXED without MAYMOVE
+  EXPECT_EQ(m.as().Remap(Model::P(0), 2 * kPageSize, 2 * kPageSize,
+                         kMremapFixed | kMremapMaymove, Model::P(1))
+                .ret,
+            -EINVAL);  // overlap
+  EXPECT_EQ(m.as().Remap(Model::P(5), kPageSize, 2 * kPageSize, 0, 0).ret, -EFAULT);
+  EXPECT_EQ(m.as().Remap(Model::P(0), 3 * kPageSize, 4 * kPageSize, 0, 0).ret, -EFAULT);
+  // No room to grow in place and no MAYMOVE.
+  ASSERT_GT(m.Fixed(2, 1, kRw), 0);
+  EXPECT_EQ(m.Draw(3), "AAA");
+  ASSERT_EQ(m.as().Protect(Model::P(2), kPageSize, kProtRead).ret, 0);
+  EXPECT_EQ(m.as().Remap(Model::P(0), 2 * kPageSize, 3 * kPageSize, 0, 0).ret, -ENOMEM);
+  // The same without NOREPLACE arguments: a no-resize call returns addr.
+  EXPECT_EQ(m.as().Remap(Model::P(0), kPageSize, kPageSize, 0, 0).ret,
+            static_cast<int64_t>(Model::P(0)));
+}
+
+TEST(AddressSpace, SealedRangesRefuseChanges) {
+  Model m;
+  ASSERT_GT(m.Fixed(0, 4, kRw), 0);
+  EXPECT_EQ(m.Check(m.as().Seal(Model::P(1), kPageSize)), 0);
+  EXPECT_EQ(m.Draw(4), "ABCC");
+  EXPECT_EQ(m.Check(m.as().Seal(Model::P(2), kPageSize)), 0);
+  EXPECT_EQ(m.Draw(4), "ABBC");
+  EXPECT_EQ(m.Check(m.as().Unmap(Model::P(0), 2 * kPageSize)), -EPERM);
+  EXPECT_EQ(m.Check(m.as().Protect(Model::P(0), 4 * kPageSize, kProtRead)), -EPERM);
+  EXPECT_EQ(m.Draw(4), "ABBC");
+  EXPECT_FALSE(m.as().FindVma(Model::P(0))->flags & kVmWrite);
+  EXPECT_EQ(m.Check(m.as().Remap(Model::P(1), kPageSize, 2 * kPageSize, kMremapMaymove, 0)),
+            -EPERM);
+  EXPECT_EQ(m.Check(m.as().Lock(Model::P(1), kPageSize)), 0);
+  EXPECT_EQ(m.Draw(4), "ABCD");
+  EXPECT_EQ(m.Check(m.as().Seal(Model::P(3), 2 * kPageSize)), -ENOMEM);
+  EXPECT_FALSE(m.as().FindVma(Model::P(3))->flags & kVmSealed);
+}
+
+TEST(AddressSpace, MapCountLimits) {
+  Model m;
+  MmParams p = Model::Params();
+  ASSERT_GT(m.Fixed(0, 16, kRw), 0);
+  p.max_map_count = 3;
+  m.as().set_params(p);
+  // A split needs map_count < max; mmap may take the count to max+1.
+  EXPECT_EQ(m.Check(m.as().Protect(Model::P(1), kPageSize, kProtRead)), 0);  // 1 -> 3
+  EXPECT_EQ(m.Check(m.as().Protect(Model::P(5), kPageSize, kProtRead)), -ENOMEM);
+  EXPECT_EQ(m.Check(m.as().Advise(Model::P(10), kPageSize, kMadvDontfork)), -EAGAIN);
+  EXPECT_EQ(m.Check(m.as().Unmap(Model::P(8), kPageSize)), -ENOMEM);  // hole punch
+  EXPECT_EQ(m.Check(m.as().Unmap(Model::P(15), kPageSize)), 0);       // tail: no check
+  EXPECT_GT(m.Fixed(20, 1, kProtRead), 0);                            // 3 -> 4
+  EXPECT_EQ(m.Fixed(22, 1, kProtRead), -ENOMEM);                      // 4 > 3
+}
+
+TEST(AddressSpace, ProfilesAreNamed) {
+  size_t n = 0;
+  const KernelProfile* all = AllKernelProfiles(&n);
+  ASSERT_GE(n, 4u);
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(FindKernelProfile(all[i].name), &all[i]);
+  EXPECT_EQ(FindKernelProfile("5.4"), nullptr);
+  EXPECT_STREQ(DefaultKernelProfile().name, "6.18-fc");
+}
+
+}  // namespace
+}  // namespace vmashadow
