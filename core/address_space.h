@@ -30,22 +30,22 @@ inline constexpr uint64_t kUnlimited = ~uint64_t{0};
 // Process-wide inputs the kernel consults. The caller reads them at start-up
 // (sysctls, rlimits, capabilities, the initial maps); nothing here is guessed.
 struct MmParams {
-  uint64_t task_size = 0x7ffffffff000;      // TASK_SIZE (4-level paging)
-  uint64_t mmap_min_addr = 65536;           // effective: max(sysctl, LSM's)
-  uint64_t dac_mmap_min_addr = 4096;        // the sysctl (EPERM below it w/o CAP_SYS_RAWIO)
-  uint64_t max_map_count = 65530;           // vm.max_map_count
+  uint64_t task_size = 0x7ffffffff000;  // TASK_SIZE (4-level paging)
+  uint64_t mmap_min_addr = 65536;       // effective: max(sysctl, LSM's)
+  uint64_t dac_mmap_min_addr = 4096;    // the sysctl (EPERM below it w/o CAP_SYS_RAWIO)
+  uint64_t max_map_count = 65530;       // vm.max_map_count
   uint64_t stack_guard_gap = 256 * kPageSize;
-  uint64_t mmap_base = 0;                   // inferred from the initial maps (spec §4.2)
+  uint64_t mmap_base = 0;                      // inferred from the initial maps (spec §4.2)
   uint64_t mmap_legacy_base = 0x2aaaaaaab000;  // bottom-up fallback start (without rnd)
-  bool topdown = true;                      // mmap layout
+  bool topdown = true;                         // mmap layout
   bool cap_sys_rawio = true;
   bool cap_ipc_lock = true;
-  uint64_t rlimit_memlock = kUnlimited;     // bytes
-  uint64_t rlimit_data = kUnlimited;        // bytes
-  uint64_t rlimit_as = kUnlimited;          // bytes
-  uint64_t rlimit_stack = 8 << 20;          // bytes (stack growth limit)
-  int max_pkey = 1;                         // arch_max_pkey(): 16 with PKU, 1 without
-  uint64_t start_data = 0;                  // for the brk RLIMIT_DATA rule
+  uint64_t rlimit_memlock = kUnlimited;  // bytes
+  uint64_t rlimit_data = kUnlimited;     // bytes
+  uint64_t rlimit_as = kUnlimited;       // bytes
+  uint64_t rlimit_stack = 8 << 20;       // bytes (stack growth limit)
+  int max_pkey = 1;                      // arch_max_pkey(): 16 with PKU, 1 without
+  uint64_t start_data = 0;               // for the brk RLIMIT_DATA rule
   uint64_t end_data = 0;
   int overcommit_memory = 0;
 };
@@ -68,9 +68,9 @@ struct FileDesc {
 
 // The prediction for one call.
 struct Outcome {
-  int64_t ret = 0;             // address / 0 / new brk, or -errno
-  uint64_t changed_start = 0;  // the range whose VMAs may have changed
-  uint64_t changed_end = 0;    // (empty when nothing changed)
+  int64_t ret = 0;                   // address / 0 / new brk, or -errno
+  uint64_t changed_start = 0;        // the range whose VMAs may have changed
+  uint64_t changed_end = 0;          // (empty when nothing changed)
   bool placement_predicted = false;  // ret is a predicted (non-fixed) placement
   bool ok() const { return ret >= 0; }
   int error() const { return ret < 0 ? static_cast<int>(-ret) : 0; }
@@ -116,7 +116,10 @@ class AddressSpace {
   // Inserts one VMA as is (no merging). Returns 0, -EEXIST when it overlaps,
   // -EINVAL when unaligned or empty, -ENOMEM when the arena is full.
   [[nodiscard]] int SeedVma(const VmaSeed& seed);
-  void SetBrkState(uint64_t start_brk, uint64_t brk) { start_brk_ = start_brk; brk_ = brk; }
+  void SetBrkState(uint64_t start_brk, uint64_t brk) {
+    start_brk_ = start_brk;
+    brk_ = brk;
+  }
   void SetStartStack(uint64_t start_stack) { start_stack_ = start_stack; }
   void SetHasGateVma(bool has) { has_gate_vma_ = has; }
   void set_params(const MmParams& params) { params_ = params; }
@@ -184,11 +187,10 @@ class AddressSpace {
   // file refcounts). nullptr when all hold, else the first violation.
   const char* Validate() const;
 
- // The machinery behind the calls (core/address_space_internal.h); not API.
+  // The machinery behind the calls (core/address_space_internal.h); not API.
   struct Impl;
 
  private:
-
   Arena* arena_;
   const KernelProfile* profile_;
   MmParams params_;

@@ -19,9 +19,9 @@ struct MergeProposal {
   uint64_t pgoff = 0;  // pgoff at start
   uint64_t flags = 0;
   File* file = nullptr;
-  AnonState anon;                      // anon_vma of the source (none for new ranges)
-  const Vma* middle = nullptr;         // the existing VMA being modified (existing-range)
-  const Vma* copied_from = nullptr;    // mremap's source VMA (6.18.y)
+  AnonState anon;                    // anon_vma of the source (none for new ranges)
+  const Vma* middle = nullptr;       // the existing VMA being modified (existing-range)
+  const Vma* copied_from = nullptr;  // mremap's source VMA (6.18.y)
   uint32_t policy_id = 0;
   uint32_t uffd_id = 0;
 };
@@ -55,16 +55,15 @@ struct AddressSpace::Impl {
   static bool IsMergeableAnon(const AS& as, const Vma* tgt, const MergeProposal& r);
   static bool AnonVmasCompatible(const Vma* a, const Vma* b);
   static bool CanMergeLeft(const AS& as, const Vma* prev, const MergeProposal& r);
-  static bool CanMergeRight(const AS& as, const Vma* prev, const Vma* next,
-                            const MergeProposal& r, bool can_merge_left);
+  static bool CanMergeRight(const AS& as, const Vma* prev, const Vma* next, const MergeProposal& r,
+                            bool can_merge_left);
   static bool HasClose(const Vma* v);
   // dup_anon_vma(): dst takes src's anon_vma when it has none.
   static void DupAnon(Vma* dst, const Vma* src);
 
   // Mirrors vma_merge_new_range(): merges [r.start, r.end) into prev and/or
   // next. Returns the VMA now covering the range, or nullptr (no merge).
-  static Vma* MergeNewRange(AS& as, Vma* prev, Vma* next, const MergeProposal& r,
-                            bool just_expand);
+  static Vma* MergeNewRange(AS& as, Vma* prev, Vma* next, const MergeProposal& r, bool just_expand);
   // Mirrors vma_merge_existing_range(): r lies within `middle`.
   static Vma* MergeExistingRange(AS& as, Vma* prev, Vma* middle, const MergeProposal& r);
   // Mirrors vma_modify() + vm_flags_reset(): merge, else split off

@@ -26,8 +26,8 @@ class Arena {
   // Returns storage obtained from Allocate(size) with the same size.
   void Free(void* p, size_t size);
 
-  size_t bytes_used() const { return used_; }       // live bytes (rounded to class)
-  size_t bytes_reserved() const { return top_; }    // high-water mark of the bump pointer
+  size_t bytes_used() const { return used_; }     // live bytes (rounded to class)
+  size_t bytes_reserved() const { return top_; }  // high-water mark of the bump pointer
   size_t capacity() const { return size_; }
 
   static constexpr size_t kMinClassShift = 4;   // 16 B

@@ -6,7 +6,10 @@
 namespace vmashadow {
 namespace {
 
-//                           name      615   cfrom multi  mseal  ksm   guard sticky vclock nofile ptrec
+// clang-format off
+// Columns: name, anon_vma_615_rule, copied_from_check, multi_vma_mremap,
+// mseal_rework, ksm_flags_before_merge, guard_regions, guard_sticky_flag,
+// vvar_vclock, thp_align_requires_no_file, pt_reclaim.
 constexpr KernelProfile kProfiles[] = {
     {"6.12",    false, false, false, false, false, false, false, false, false, false},
     {"6.15",    true,  false, false, false, false, true,  false, true,  false, true},
@@ -14,6 +17,7 @@ constexpr KernelProfile kProfiles[] = {
     {"6.18",    true,  true,  true,  true,  true,  true,  false, true,  true,  true},
     {"6.18-fc", true,  true,  true,  true,  true,  true,  true,  true,  true,  true},
 };
+// clang-format on
 
 }  // namespace
 

@@ -48,8 +48,8 @@ inline constexpr int kMapHugeMask = 0x3f;
 // Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK | MAP_SYNC | MAP_DROPPABLE? no).
 inline constexpr int kLegacyMapMask = kMapShared | kMapPrivate | kMapFixed | kMapAnonymous |
                                       kMapDenywrite | kMapExecutable | kMapUninitialized |
-                                      kMapGrowsdown | kMapLocked | kMapNoreserve |
-                                      kMapPopulate | kMapNonblock | kMapStack | kMapHugetlb;
+                                      kMapGrowsdown | kMapLocked | kMapNoreserve | kMapPopulate |
+                                      kMapNonblock | kMapStack | kMapHugetlb;
 
 // mremap flags
 inline constexpr int kMremapMaymove = 1;

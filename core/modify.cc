@@ -11,9 +11,7 @@ using Impl = AddressSpace::Impl;
 
 namespace {
 
-uint64_t PkeyBits(int pkey) {
-  return (static_cast<uint64_t>(pkey) << kVmPkeyShift) & kVmPkeyMask;
-}
+uint64_t PkeyBits(int pkey) { return (static_cast<uint64_t>(pkey) << kVmPkeyShift) & kVmPkeyMask; }
 
 uint64_t ProtBits(int prot) {
   uint64_t f = 0;
@@ -318,8 +316,8 @@ Outcome AddressSpace::Advise(uint64_t start, uint64_t len_in, int advice) {
 namespace {
 
 // mlock_fixup(): special, hugetlb and droppable VMAs are skipped untouched.
-Vma* LockFixup(AddressSpace& as, Vma* v, Vma* prev, uint64_t start, uint64_t end,
-               uint64_t newflags, int* err) {
+Vma* LockFixup(AddressSpace& as, Vma* v, Vma* prev, uint64_t start, uint64_t end, uint64_t newflags,
+               int* err) {
   *err = 0;
   const uint64_t old = v->flags;
   if (newflags == old || (old & kVmSpecial) || (old & kVmHugetlb) || (old & kVmDroppable) ||

@@ -141,8 +141,8 @@ static int64_t RemapTo(AddressSpace& as, RemapCall c) {
   int map_flags = (c.flags & kMremapFixed) ? kMapFixed : 0;
   if (v->flags & kVmMayShare) map_flags |= kMapShared;
   const uint64_t pgoff = v->pgoff + ((c.addr - v->start) >> kPageShift);
-  const int64_t placed = as.GetUnmappedArea(v->file, nullptr, c.new_addr, c.new_len, pgoff,
-                                            map_flags);
+  const int64_t placed =
+      as.GetUnmappedArea(v->file, nullptr, c.new_addr, c.new_len, pgoff, map_flags);
   if (placed < 0) return placed;
   return MoveVma(as, v, c.addr, c.old_len, c.new_len, static_cast<uint64_t>(placed), c.flags);
 }
@@ -264,8 +264,7 @@ Outcome AddressSpace::Remap(uint64_t addr, uint64_t old_len_in, uint64_t new_len
   const uint64_t pgoff = v->pgoff + ((addr - v->start) >> kPageShift);
   const int64_t placed = GetUnmappedArea(v->file, nullptr, 0, new_len, pgoff, map_flags);
   if (placed < 0) return result(placed);
-  const int64_t r =
-      MoveVma(*this, v, addr, old_len, new_len, static_cast<uint64_t>(placed), flags);
+  const int64_t r = MoveVma(*this, v, addr, old_len, new_len, static_cast<uint64_t>(placed), flags);
   Outcome o = Impl::Result(r, changed_lo, old_end);
   o.placement_predicted = r >= 0;
   if (r >= 0) {

@@ -79,22 +79,22 @@ inline constexpr uint64_t kVmUffdFlags = kVmUffdMissing | kVmUffdWp | kVmUffdMin
 
 // What vm_ops a VMA has, as far as merging, splitting and naming care.
 enum class SpecialKind : uint8_t {
-  kNone = 0,     // anonymous memory or a plain file
-  kVdso,         // "[vdso]"
-  kVvar,         // "[vvar]"
-  kVvarVclock,   // "[vvar_vclock]" (6.13+)
-  kVsyscall,     // "[vsyscall]": the gate VMA; never in the tree
-  kUprobes,      // "[uprobes]"
-  kOtherSpecial, // a special mapping with another name (kept in File::path)
+  kNone = 0,      // anonymous memory or a plain file
+  kVdso,          // "[vdso]"
+  kVvar,          // "[vvar]"
+  kVvarVclock,    // "[vvar_vclock]" (6.13+)
+  kVsyscall,      // "[vsyscall]": the gate VMA; never in the tree
+  kUprobes,       // "[uprobes]"
+  kOtherSpecial,  // a special mapping with another name (kept in File::path)
 };
 
 // How a file-backed VMA's file behaves for placement and merging.
 enum class FileKind : uint8_t {
-  kRegular = 0,   // a file system without a THP-aware get_unmapped_area
-  kRegularThp,    // ext4, xfs, btrfs...: thp_get_unmapped_area (spec §4.6)
-  kShmem,         // shmem/tmpfs/memfd/SysV shm/shared anonymous: shmem aligner
-  kHugetlb,       // hugetlbfs
-  kDevice,        // a character device or other driver mapping
+  kRegular = 0,  // a file system without a THP-aware get_unmapped_area
+  kRegularThp,   // ext4, xfs, btrfs...: thp_get_unmapped_area (spec §4.6)
+  kShmem,        // shmem/tmpfs/memfd/SysV shm/shared anonymous: shmem aligner
+  kHugetlb,      // hugetlbfs
+  kDevice,       // a character device or other driver mapping
 };
 
 // One open file description (or shmem object) that VMAs map. Owned by the
@@ -105,22 +105,22 @@ struct File {
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;
   FileKind kind = FileKind::kRegular;
-  bool deleted = false;      // the path is shown with " (deleted)"
-  bool has_close = false;    // vm_ops->close exists: limits some merges
-  bool fd_readable = true;   // the fd was opened for reading
-  bool fd_writable = false;  // the fd was opened for writing
-  bool fd_append = false;    // O_APPEND
-  bool noexec_mount = false; // the file lives on a noexec mount
-  uint32_t refs = 0;         // VMAs that point here
-  File* next_file = nullptr; // AddressSpace's list of live files
+  bool deleted = false;       // the path is shown with " (deleted)"
+  bool has_close = false;     // vm_ops->close exists: limits some merges
+  bool fd_readable = true;    // the fd was opened for reading
+  bool fd_writable = false;   // the fd was opened for writing
+  bool fd_append = false;     // O_APPEND
+  bool noexec_mount = false;  // the file lives on a noexec mount
+  uint32_t refs = 0;          // VMAs that point here
+  File* next_file = nullptr;  // AddressSpace's list of live files
   uint16_t path_len = 0;
-  char path[1];              // NUL-terminated, path_len bytes plus NUL (allocated longer)
+  char path[1];  // NUL-terminated, path_len bytes plus NUL (allocated longer)
 };
 
 // The anon_vma state of a VMA (spec §2.3).
 struct AnonState {
-  uint64_t anon_vma = 0;     // 0: no anon_vma; otherwise its identity
-  bool fork_child = false;   // its chain has a parent's entries (survives forever)
+  uint64_t anon_vma = 0;    // 0: no anon_vma; otherwise its identity
+  bool fork_child = false;  // its chain has a parent's entries (survives forever)
   bool operator==(const AnonState&) const = default;
 };
 

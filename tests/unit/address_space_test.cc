@@ -26,7 +26,9 @@ constexpr int kAnon = kMapPrivate | kMapAnonymous;
 class Model {
  public:
   explicit Model(const char* profile = "6.18-fc")
-      : buf_(8 << 20), arena_(buf_.data(), buf_.size()), as_(&arena_, *Profile(profile), Params()) {}
+      : buf_(8 << 20),
+        arena_(buf_.data(), buf_.size()),
+        as_(&arena_, *Profile(profile), Params()) {}
 
   static const KernelProfile* Profile(const char* name) {
     const KernelProfile* p = FindKernelProfile(name);
@@ -318,8 +320,9 @@ TEST(AddressSpace, MremapErrors) {
   EXPECT_EQ(m.as().Remap(Model::P(0), kPageSize, 0, 0, 0).ret, -EINVAL);
   EXPECT_EQ(m.as().Remap(Model::P(0), kPageSize, kPageSize, kMremapFixed, Model::P(8)).ret,
             -EINVAL);  // FIXED without MAYMOVE
-  EXPECT_EQ(m.as().Remap(Model::P(0), 2 * kPageSize, 2 * kPageSize,
-                         kMremapFixed | kMremapMaymove, Model::P(1))
+  EXPECT_EQ(m.as()
+                .Remap(Model::P(0), 2 * kPageSize, 2 * kPageSize, kMremapFixed | kMremapMaymove,
+                       Model::P(1))
                 .ret,
             -EINVAL);  // overlap
   EXPECT_EQ(m.as().Remap(Model::P(5), kPageSize, 2 * kPageSize, 0, 0).ret, -EFAULT);
