@@ -64,9 +64,9 @@ enum VmFlag : uint64_t {
   kVmShadowStack = uint64_t{1} << 37,
   kVmUffdMinor = uint64_t{1} << 38,
   kVmDroppable = uint64_t{1} << 40,
-  // VM_MAYBE_GUARD (6.19 mainline, backported on the running 6.18-fc build).
-  // The bit number is ours; only its behaviour matters.
-  kVmMaybeGuard = uint64_t{1} << 42,
+  // VM_MAYBE_GUARD (6.19 mainline, on the running 6.18-fc build): bit 11,
+  // which smaps prints as "gu" between "pf" and "uw".
+  kVmMaybeGuard = uint64_t{1} << 11,
   kVmSealed = uint64_t{1} << 63,
 };
 
