@@ -5,8 +5,9 @@
 // mm_rb/rb_subtree_gap did before 6.1 (mm/mmap.c, 4.x): Gap(v) is
 // v.start - v.prev.end (v.start for the first VMA). Boost has no augmentation
 // callbacks, so custom NodeTraits log every node whose children change during
-// a rebalance; after each insert/erase the logged nodes are recomputed and the
-// change is propagated upward. A kernel-style prev/next list is kept alongside.
+// a rebalance; before the next gap search (or Validate()) the logged nodes are
+// recomputed and the change is propagated upward. A kernel-style prev/next
+// list is kept alongside.
 //
 // Every query is O(log n). The tree never allocates: the caller owns the Vma
 // nodes. Depends on Boost.Intrusive (header-only) and vma.h; preload-safe.
@@ -82,7 +83,12 @@ class VmaTree {
   void NoteChanged(Vma* v);
 
  private:
-  void FixGaps();
+  // Subtree gaps are brought up to date lazily: Insert/Erase/SetBounds only
+  // log the nodes whose inputs changed, and FixGaps() (const: the gap
+  // searches and Validate() call it) recomputes them. A split or a merge is
+  // several calls whose transient gaps mostly cancel out.
+  void FixGaps() const;
+  void MakeLogRoom();
   void PropagateGap(Vma* v);
   Vma* root() const;
 
@@ -91,9 +97,10 @@ class VmaTree {
   Vma* last_ = nullptr;
   size_t size_ = 0;
   static constexpr int kLogCapacity = 64;
-  Vma* log_[kLogCapacity];
-  int log_len_ = 0;
-  bool log_overflow_ = false;
+  static constexpr int kLogReserve = 24;  // more than one Insert/Erase logs
+  mutable Vma* log_[kLogCapacity];
+  mutable int log_len_ = 0;
+  mutable bool log_overflow_ = false;
 };
 
 }  // namespace vmashadow
