@@ -425,8 +425,9 @@ Vma* Impl::ModifyFlags(AS& as, Vma* prev, Vma* vma, uint64_t start, uint64_t end
 // ---------------------------------------------------------------------------
 // munmap (mm/vma.c: do_vmi_munmap, vms_gather_munmap_vmas, 6.12).
 
-int Impl::GatherUnmap(AS& as, uint64_t start, uint64_t end) {
-  Vma* vma = as.tree_.FindVmaIntersection(start, end);
+int Impl::GatherUnmap(AS& as, uint64_t start, uint64_t end, Vma* vma, Vma** first) {
+  *first = nullptr;
+  if (vma == nullptr) vma = as.tree_.FindVmaIntersection(start, end);
   if (vma == nullptr) return 0;
   if (start > vma->start) {
     if (end < vma->end && as.tree_.size() >= as.params_.max_map_count) return -ENOMEM;
@@ -443,11 +444,11 @@ int Impl::GatherUnmap(AS& as, uint64_t start, uint64_t end) {
       if (err != 0) return err;
     }
   }
+  *first = vma;
   return 0;
 }
 
-void Impl::RemoveRange(AS& as, uint64_t start, uint64_t end) {
-  Vma* v = as.tree_.FindVma(start);
+void Impl::RemoveFrom(AS& as, Vma* v, uint64_t end) {
   while (v != nullptr && v->start < end) {
     Vma* next = v->next;
     RemoveVma(as, v);
@@ -455,10 +456,11 @@ void Impl::RemoveRange(AS& as, uint64_t start, uint64_t end) {
   }
 }
 
-int Impl::UnmapRange(AS& as, uint64_t start, uint64_t end) {
-  const int err = GatherUnmap(as, start, end);
+int Impl::UnmapRange(AS& as, uint64_t start, uint64_t end, Vma* vma) {
+  Vma* first = nullptr;
+  const int err = GatherUnmap(as, start, end, vma, &first);
   if (err != 0) return err;
-  RemoveRange(as, start, end);
+  RemoveFrom(as, first, end);
   return 0;
 }
 
@@ -478,8 +480,9 @@ Outcome AddressSpace::Unmap(uint64_t addr, uint64_t len) {
   }
   const uint64_t end = addr + PageAlign(len);
   if (end == addr) return Impl::Result(-EINVAL);
-  if (tree_.FindVmaIntersection(addr, end) == nullptr) return Impl::Result(0);
-  const int err = Impl::UnmapRange(*this, addr, end);
+  Vma* vma = tree_.FindVmaIntersection(addr, end);
+  if (vma == nullptr) return Impl::Result(0);
+  const int err = Impl::UnmapRange(*this, addr, end, vma);
   return Impl::Result(err, addr, end);
 }
 
@@ -528,6 +531,7 @@ int Impl::PopulateVma(AS& as, Vma* v) {
 }
 
 int Impl::PopulateRange(AS& as, uint64_t start, uint64_t end, bool ignore_errors) {
+  if (start >= end) return 0;
   for (Vma* v = as.tree_.FindVma(start); v != nullptr && v->start < end; v = v->next) {
     const int err = PopulateVma(as, v);
     if (err != 0 && !ignore_errors) return err;
@@ -657,9 +661,11 @@ Outcome AddressSpace::Map(const MapArgs& a) {
     file = Impl::InternFile(*this, *fd);
     if (file == nullptr) return Impl::Result(-ENOMEM);
   }
-  // From here on, an unused interned file must be dropped on every return.
+  // Hold the file while the call runs (a MAP_FIXED may unmap its last VMA);
+  // every return drops the hold, freeing the file if nothing uses it.
+  Impl::RefFile(file);
   auto fail = [&](int err) {
-    Impl::DropIfUnused(*this, file);
+    Impl::UnrefFile(*this, file);
     return Impl::Result(-err);
   };
 
@@ -673,9 +679,10 @@ Outcome AddressSpace::Map(const MapArgs& a) {
   if (placed < 0) return fail(static_cast<int>(-placed));
   addr = static_cast<uint64_t>(placed);
 
-  if ((flags & kMapFixedNoreplace) && tree_.FindVmaIntersection(addr, addr + len) != nullptr) {
-    return fail(EEXIST);
-  }
+  const uint64_t end = addr + len;
+  Vma* prev = nullptr;
+  Vma* next = tree_.FindVmaPrev(addr, &prev);
+  if ((flags & kMapFixedNoreplace) && next != nullptr && next->start < end) return fail(EEXIST);
   if ((flags & kMapLocked) && !Impl::CanDoMlock(*this)) return fail(EPERM);
 
   if (file != nullptr) {
@@ -726,18 +733,17 @@ Outcome AddressSpace::Map(const MapArgs& a) {
   }
 
   // mmap_region()
-  const uint64_t end = addr + len;
-  if (tree_.FindVmaIntersection(addr, end) != nullptr) {
-    const int err = Impl::GatherUnmap(*this, addr, end);
+  if (next != nullptr && next->start < end) {
+    Vma* first = nullptr;
+    const int err = Impl::GatherUnmap(*this, addr, end, next, &first);
     if (err != 0) return fail(-err);
+    prev = first->prev;
+    Impl::RemoveFrom(*this, first, end);
+    next = prev != nullptr ? prev->next : tree_.First();
   }
   const bool accountable = (file == nullptr || file->kind != FileKind::kHugetlb) &&
                            (vm_flags & (kVmNoreserve | kVmShared | kVmWrite)) == kVmWrite;
   if (accountable) vm_flags |= kVmAccount;
-  Impl::RemoveRange(*this, addr, end);
-
-  Vma* prev = nullptr;
-  Vma* next = tree_.FindVmaPrev(addr, &prev);
   const bool shared_anon = file == nullptr && (vm_flags & kVmShared);
   MergeProposal r;
   r.start = addr;
@@ -753,6 +759,7 @@ Outcome AddressSpace::Map(const MapArgs& a) {
       // nothing matches; the VMA then gets its own shmem file.
       file = Impl::NewShmemFile(*this, a.file);
       if (file == nullptr) return fail(ENOMEM);
+      Impl::RefFile(file);
     }
     vma = Impl::NewVma(*this);
     if (vma == nullptr) return fail(ENOMEM);
@@ -764,7 +771,7 @@ Outcome AddressSpace::Map(const MapArgs& a) {
     Impl::RefFile(file);
     tree_.Insert(vma);
   }
-  Impl::DropIfUnused(*this, file);
+  Impl::UnrefFile(*this, file);
   if (vm_flags & kVmLocked) {
     if ((vm_flags & kVmSpecial) || (file != nullptr && file->kind == FileKind::kHugetlb)) {
       vma->flags &= ~kVmLockedMask;

@@ -76,11 +76,14 @@ struct AddressSpace::Impl {
   // Mirrors do_vmi_munmap()/vms_gather_munmap_vmas() + completion over an
   // aligned [start, end): splits at the edges (leaving them on failure),
   // refuses sealed VMAs, removes what lies inside. Returns 0 or -errno.
-  static int UnmapRange(AS& as, uint64_t start, uint64_t end);
+  // `vma`, when given, is FindVmaIntersection(start, end) (saves a lookup).
+  static int UnmapRange(AS& as, uint64_t start, uint64_t end, Vma* vma = nullptr);
   // The gather phase only: returns 0 or -errno. On success every VMA inside
-  // [start, end) is exactly contained in it (splits done).
-  static int GatherUnmap(AS& as, uint64_t start, uint64_t end);
-  static void RemoveRange(AS& as, uint64_t start, uint64_t end);
+  // [start, end) is exactly contained in it (splits done) and *first is the
+  // first of them (nullptr when none).
+  static int GatherUnmap(AS& as, uint64_t start, uint64_t end, Vma* vma, Vma** first);
+  // Removes the VMAs from `first` (the first inside the range) up to end.
+  static void RemoveFrom(AS& as, Vma* first, uint64_t end);
 
   // --- faults ---
   // anon_vma_prepare(): gives v an anon_vma, reusing a neighbour's where

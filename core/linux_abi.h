@@ -45,11 +45,14 @@ inline constexpr int kMapFixedNoreplace = 0x100000;
 inline constexpr int kMapUninitialized = 0x4000000;
 inline constexpr int kMapHugeShift = 26;
 inline constexpr int kMapHugeMask = 0x3f;
-// Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK | MAP_SYNC | MAP_DROPPABLE? no).
-inline constexpr int kLegacyMapMask = kMapShared | kMapPrivate | kMapFixed | kMapAnonymous |
-                                      kMapDenywrite | kMapExecutable | kMapUninitialized |
-                                      kMapGrowsdown | kMapLocked | kMapNoreserve | kMapPopulate |
-                                      kMapNonblock | kMapStack | kMapHugetlb;
+// LEGACY_MAP_MASK (include/linux/mman.h): what MAP_SHARED keeps and
+// MAP_SHARED_VALIDATE accepts. MAP_FIXED_NOREPLACE and MAP_SYNC are not in it.
+inline constexpr int kMapHuge2Mb = 21 << kMapHugeShift;
+inline constexpr int kMapHuge1Gb = 30 << kMapHugeShift;
+inline constexpr int kLegacyMapMask =
+    kMapShared | kMapPrivate | kMapFixed | kMapAnonymous | kMapDenywrite | kMapExecutable |
+    kMapUninitialized | kMapGrowsdown | kMapLocked | kMapNoreserve | kMapPopulate | kMapNonblock |
+    kMapStack | kMapHugetlb | kMap32Bit | kMapAbove4G | kMapHuge2Mb | kMapHuge1Gb;
 
 // mremap flags
 inline constexpr int kMremapMaymove = 1;

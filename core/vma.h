@@ -119,10 +119,11 @@ struct File {
 
 // The anon_vma state of a VMA (spec §2.3).
 struct AnonState {
-  uint64_t anon_vma = 0;    // 0: no anon_vma; otherwise its identity
-  bool fork_child = false;  // its chain has a parent's entries (survives forever)
+  uint64_t anon_vma : 63 = 0;   // 0: no anon_vma; otherwise its identity
+  uint64_t fork_child : 1 = 0;  // its chain has a parent's entries (survives forever)
   bool operator==(const AnonState&) const = default;
 };
+static_assert(sizeof(AnonState) == 8);
 
 // One VMA. start/end are page aligned, end exclusive.
 struct Vma {
@@ -130,8 +131,7 @@ struct Vma {
   Vma* rb_parent_ = nullptr;
   Vma* rb_left_ = nullptr;
   Vma* rb_right_ = nullptr;
-  uint64_t rb_subtree_gap_ = 0;  // largest Gap() in this subtree
-  int rb_color_ = 0;
+  uint64_t rb_subtree_gap_ = 0;        // largest Gap() in this subtree
   class VmaTree* rb_owner_ = nullptr;  // lets the NodeTraits log rebalanced nodes
   // --- address-ordered list (kept by VmaTree) ---
   Vma* prev = nullptr;
@@ -144,14 +144,17 @@ struct Vma {
   uint64_t flags = 0;
   File* file = nullptr;  // nullptr for private anonymous memory
   AnonState anon;
-  SpecialKind special = SpecialKind::kNone;
+  int rb_color_ = 0;       // VmaTree hook, placed here to pack the struct
   uint32_t policy_id = 0;  // mempolicy identity (0: default)
   uint32_t uffd_id = 0;    // userfaultfd context (0: none)
+  SpecialKind special = SpecialKind::kNone;
 
   uint64_t pages() const { return (end - start) >> kPageShift; }
   uint64_t size() const { return end - start; }
   bool is_anonymous() const { return file == nullptr && special == SpecialKind::kNone; }
 };
+// One Vma fits the arena's 128-byte size class.
+static_assert(sizeof(Vma) <= 128);
 
 }  // namespace vmashadow
 
