@@ -319,10 +319,12 @@ Vma* Impl::MergeNewRange(AS& as, Vma* prev, Vma* next, const MergeProposal& r, b
       RemoveVma(as, next);
     }
     prev->flags |= r.flags & IgnoredFlags(as);
+    if (prev->anon.anon_vma == 0) prev->anon = r.anon;  // a moved VMA's pages come along
     as.tree_.SetBounds(prev, prev->start, new_end);
     return prev;
   }
   if (right) {
+    if (next->anon.anon_vma == 0) next->anon = r.anon;
     next->pgoff = r.pgoff;
     next->flags |= r.flags & IgnoredFlags(as);
     as.tree_.SetBounds(next, r.start, next->end);
@@ -686,12 +688,20 @@ Outcome AddressSpace::Map(const MapArgs& a) {
   if ((flags & kMapLocked) && !Impl::CanDoMlock(*this)) return fail(EPERM);
 
   if (file != nullptr) {
+    // file_mmap_ok(): MAX_LFS_FILESIZE for regular files, ULONG_MAX for devices.
+    const uint64_t max_size =
+        file->kind == FileKind::kDevice ? ~uint64_t{0} : uint64_t{0x7fffffffffffffff};
+    if (len > max_size || pgoff > ((max_size - len) >> kPageShift)) return fail(EOVERFLOW);
     switch (flags & kMapType) {
       case kMapShared:
         flags &= kLegacyMapMask;
         [[fallthrough]];
       case kMapSharedValidate:
-        if (flags & ~kLegacyMapMask) return fail(EOPNOTSUPP);
+        // DAX-capable file systems (ext4, xfs) accept MAP_SYNC here
+        // (FOP_MMAP_SYNC) and refuse it later, from their mmap hook.
+        if (flags & ~(kLegacyMapMask | (file->kind == FileKind::kRegularThp ? kMapSync : 0))) {
+          return fail(EOPNOTSUPP);
+        }
         if ((a.prot & kProtWrite) && !file->fd_writable) return fail(EACCES);
         if (file->fd_append && file->fd_writable) return fail(EACCES);
         vm_flags |= kVmShared | kVmMayShare;
@@ -736,10 +746,23 @@ Outcome AddressSpace::Map(const MapArgs& a) {
   if (next != nullptr && next->start < end) {
     Vma* first = nullptr;
     const int err = Impl::GatherUnmap(*this, addr, end, next, &first);
-    if (err != 0) return fail(-err);
+    if (err != 0) {
+      Outcome o = fail(-err);  // splits made before the failure stay
+      o.changed_start = addr;
+      o.changed_end = end;
+      return o;
+    }
     prev = first->prev;
     Impl::RemoveFrom(*this, first, end);
     next = prev != nullptr ? prev->next : tree_.First();
+  }
+  // The file's mmap hook runs after the old mappings are gone: ext4/xfs
+  // without DAX refuse VM_SYNC (ext4_file_mmap), leaving the range empty.
+  if (file != nullptr && file->kind == FileKind::kRegularThp && (vm_flags & kVmSync)) {
+    Outcome o = fail(EOPNOTSUPP);
+    o.changed_start = addr;
+    o.changed_end = end;
+    return o;
   }
   const bool accountable = (file == nullptr || file->kind != FileKind::kHugetlb) &&
                            (vm_flags & (kVmNoreserve | kVmShared | kVmWrite)) == kVmWrite;
@@ -773,7 +796,8 @@ Outcome AddressSpace::Map(const MapArgs& a) {
   }
   Impl::UnrefFile(*this, file);
   if (vm_flags & kVmLocked) {
-    if ((vm_flags & kVmSpecial) || (file != nullptr && file->kind == FileKind::kHugetlb)) {
+    if ((vm_flags & (kVmSpecial | kVmDroppable)) ||
+        (file != nullptr && file->kind == FileKind::kHugetlb)) {
       vma->flags &= ~kVmLockedMask;
     }
   }

@@ -44,8 +44,8 @@ struct MmParams {
   uint64_t rlimit_data = kUnlimited;     // bytes
   uint64_t rlimit_as = kUnlimited;       // bytes
   uint64_t rlimit_stack = 8 << 20;       // bytes (stack growth limit)
-  int max_pkey = 1;                      // arch_max_pkey(): 16 with PKU, 1 without
-  uint64_t start_data = 0;               // for the brk RLIMIT_DATA rule
+  int max_pkey = 0;         // pkeys [0, max_pkey) count as allocated: 0 without PKU, 1 with
+  uint64_t start_data = 0;  // for the brk RLIMIT_DATA rule
   uint64_t end_data = 0;
   int overcommit_memory = 0;
 };

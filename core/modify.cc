@@ -81,6 +81,11 @@ Outcome AddressSpace::Protect(uint64_t start, uint64_t len, int prot, int pkey) 
       }
       result = Impl::ModifyFlags(*this, prev, v, nstart, tmp, newflags, &error);
       if (result == nullptr) break;
+      // A private VM_LOCKED VMA becoming writable is populated for write
+      // (CoW broken up front), giving it an anon_vma.
+      if ((oldflags & (kVmWrite | kVmShared | kVmLocked)) == kVmLocked && (newflags & kVmWrite)) {
+        (void)Impl::PopulateVma(*this, result);
+      }
     }
     prev = result;
     tmp = result->end;
@@ -136,7 +141,8 @@ bool AdviceValid(const KernelProfile& profile, int advice) {
 bool IsDiscard(int advice) {
   using namespace abi;
   return advice == kMadvFree || advice == kMadvDontneed || advice == kMadvDontneedLocked ||
-         advice == kMadvRemove || advice == kMadvDontfork || advice == kMadvWipeonfork;
+         advice == kMadvRemove || advice == kMadvDontfork || advice == kMadvWipeonfork ||
+         advice == kMadvGuardInstall;
 }
 
 // is_ro_anon(): private anonymous memory that is not writable.

@@ -157,7 +157,7 @@ Outcome AddressSpace::Remap(uint64_t addr, uint64_t old_len_in, uint64_t new_len
   const uint64_t old_len = PageAlign(old_len_in);
   const uint64_t new_len = PageAlign(new_len_in);
   if (new_len == 0) return Impl::Result(-EINVAL);
-  if (old_len < old_len_in || old_len > p.task_size || addr + old_len < addr) {
+  if (old_len < old_len_in || addr + old_len < addr) {
     return Impl::Result(-EINVAL);
   }
   const bool implies_new_addr = flags & (kMremapFixed | kMremapDontunmap);
@@ -185,18 +185,16 @@ Outcome AddressSpace::Remap(uint64_t addr, uint64_t old_len_in, uint64_t new_len
       (v == nullptr || v->start > addr || v->end < addr + old_len)) {
     if (v == nullptr || v->start > addr) return result(-EFAULT);
     const uint64_t end = addr + old_len;
-    int count = 0;
-    for (Vma* x = v; x != nullptr && x->start < end; x = x->next) {
-      if (x->flags & kVmSealed) return result(-EPERM);
-      if (x->uffd_id != 0) return result(-EFAULT);
-      ++count;
-    }
-    (void)count;
-    // Each piece moves to new_addr + its offset; gaps stay gaps.
+    // remap_move(): piece by piece, each to new_addr + its offset (gaps stay
+    // gaps); an error stops the walk with the earlier pieces moved.
     uint64_t cursor = addr;
+    bool seen = false;
     while (cursor < end) {
       Vma* x = tree_.FindVma(cursor);
       if (x == nullptr || x->start >= end) break;
+      if (seen && x->uffd_id != 0) return result(-EFAULT);
+      if (x->flags & kVmSealed) return result(-EPERM);
+      seen = true;
       const uint64_t piece_start = x->start > cursor ? x->start : cursor;
       const uint64_t piece_end = x->end < end ? x->end : end;
       RemapCall c{piece_start, piece_end - piece_start, piece_end - piece_start, flags,
