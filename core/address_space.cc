@@ -475,17 +475,20 @@ bool Impl::UnmapRangeSealed(const AS& as, uint64_t start, uint64_t end) {
 }
 
 // Mirrors do_vmi_munmap() (mm/vma.c, 6.12).
+int Impl::DoMunmap(AS& as, uint64_t start, uint64_t len) {
+  const uint64_t task_size = as.params_.task_size;
+  if (!PageAligned(start) || start > task_size || len > task_size - start) return -EINVAL;
+  const uint64_t end = start + PageAlign(len);
+  if (end == start) return -EINVAL;
+  Vma* vma = as.tree_.FindVmaIntersection(start, end);
+  if (vma == nullptr) return 0;
+  return UnmapRange(as, start, end, vma);
+}
+
 Outcome AddressSpace::Unmap(uint64_t addr, uint64_t len) {
-  const uint64_t task_size = params_.task_size;
-  if (!PageAligned(addr) || addr > task_size || len > task_size - addr) {
-    return Impl::Result(-EINVAL);
-  }
-  const uint64_t end = addr + PageAlign(len);
-  if (end == addr) return Impl::Result(-EINVAL);
-  Vma* vma = tree_.FindVmaIntersection(addr, end);
-  if (vma == nullptr) return Impl::Result(0);
-  const int err = Impl::UnmapRange(*this, addr, end, vma);
-  return Impl::Result(err, addr, end);
+  const int err = Impl::DoMunmap(*this, addr, len);
+  if (err == -EINVAL) return Impl::Result(err);
+  return Impl::Result(err, addr, addr + PageAlign(len));
 }
 
 // ---------------------------------------------------------------------------

@@ -76,6 +76,9 @@ struct AddressSpace::Impl {
   // Mirrors do_vmi_munmap()/vms_gather_munmap_vmas() + completion over an
   // aligned [start, end): splits at the edges (leaving them on failure),
   // refuses sealed VMAs, removes what lies inside. Returns 0 or -errno.
+  // Mirrors do_vmi_munmap() with its argument checks (EINVAL), for the
+  // unmaps inside other calls (mremap's tail and destination).
+  static int DoMunmap(AS& as, uint64_t start, uint64_t len);
   // `vma`, when given, is FindVmaIntersection(start, end) (saves a lookup).
   static int UnmapRange(AS& as, uint64_t start, uint64_t end, Vma* vma = nullptr);
   // The gather phase only: returns 0 or -errno. On success every VMA inside

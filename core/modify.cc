@@ -370,11 +370,11 @@ Outcome AddressSpace::Lock(uint64_t addr, uint64_t len, int flags) {
   if (flags & abi::kMlockOnfault) vm_flags |= kVmLockonfault;
   const int err = ApplyLockFlags(*this, start, len, vm_flags);
   if (err != 0) return Impl::Result(err, start, start + len);
-  if (!(flags & abi::kMlockOnfault)) {
-    // __mlock_posix_error_return(): a populate EFAULT is reported as ENOMEM.
-    const int perr = Impl::PopulateRange(*this, start, start + len, /*ignore_errors=*/false);
-    if (perr == -EFAULT) return Impl::Result(-ENOMEM, start, start + len);
-  }
+  // __mm_populate() runs with or without MLOCK_ONFAULT: VM_LOCKONFAULT VMAs
+  // skip it, the VMAs mlock leaves alone (droppable, special) do not.
+  // __mlock_posix_error_return(): a populate EFAULT is reported as ENOMEM.
+  const int perr = Impl::PopulateRange(*this, start, start + len, /*ignore_errors=*/false);
+  if (perr == -EFAULT) return Impl::Result(-ENOMEM, start, start + len);
   return Impl::Result(0, start, start + len);
 }
 
@@ -418,9 +418,7 @@ Outcome AddressSpace::LockAll(int flags) {
   }
   if (!Impl::CanDoMlock(*this)) return Impl::Result(-EPERM);
   ApplyLockAll(*this, &def_flags_, flags);
-  if ((flags & kMclCurrent) && !(flags & kMclOnfault)) {
-    Impl::PopulateRange(*this, 0, params_.task_size);
-  }
+  if (flags & kMclCurrent) Impl::PopulateRange(*this, 0, params_.task_size);
   return Impl::Result(0, 0, params_.task_size);
 }
 

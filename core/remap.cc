@@ -127,11 +127,11 @@ static int64_t MoveVma(AddressSpace& as, Vma* vma, uint64_t old_addr, uint64_t o
 static int64_t RemapTo(AddressSpace& as, RemapCall c) {
   using namespace abi;
   if (c.flags & kMremapFixed) {
-    const int err = Impl::UnmapRange(as, c.new_addr, c.new_addr + c.new_len);
+    const int err = Impl::DoMunmap(as, c.new_addr, c.new_len);
     if (err != 0) return err;
   }
   if (c.old_len > c.new_len) {
-    const int err = Impl::UnmapRange(as, c.addr + c.new_len, c.addr + c.old_len);
+    const int err = Impl::DoMunmap(as, c.addr + c.new_len, c.old_len - c.new_len);
     if (err != 0) return err;
     c.old_len = c.new_len;
   }
@@ -225,7 +225,7 @@ Outcome AddressSpace::Remap(uint64_t addr, uint64_t old_len_in, uint64_t new_len
   }
   if (old_len >= new_len) {
     if (old_len == new_len) return result(static_cast<int64_t>(addr));
-    const int err = Impl::UnmapRange(*this, addr + new_len, addr + old_len);
+    const int err = Impl::DoMunmap(*this, addr + new_len, old_len - new_len);
     return result(err != 0 ? err : static_cast<int64_t>(addr));
   }
   int err = 0;

@@ -737,11 +737,13 @@ int64_t Reference::Lock(const Op& op, bool lock) {
     p.flags = (p.flags & ~kVmLockedMask) | set;
     Set(i, p);
   }
-  if (!lock || (op.flags & kMlockOnfault)) return 0;
-  // __mm_populate(): PROT_NONE stops it (EFAULT, reported as ENOMEM);
-  // private writable memory is faulted for write.
+  if (!lock) return 0;
+  // __mm_populate() runs with MLOCK_ONFAULT too: VM_LOCKONFAULT pages skip
+  // it, droppable ones (left unlocked) do not. PROT_NONE stops it (EFAULT,
+  // reported as ENOMEM); private writable memory is faulted for write.
   for (uint64_t i = first; i < first + n; ++i) {
     Page p = pages_[i];
+    if (p.flags & kVmLockonfault) continue;
     if (!(p.flags & kVmRwx)) return -ENOMEM;
     if ((p.flags & (kVmWrite | kVmShared)) == kVmWrite) {
       p.anon = true;
