@@ -21,7 +21,12 @@ void* Arena::Allocate(size_t size) {
     used_ += bytes;
     return n;
   }
-  if (size_ - top_ < bytes) return nullptr;
+  // Fresh blocks are aligned to their size, up to a cache line, so that a
+  // Vma never straddles more lines than it must.
+  const size_t align = bytes < 64 ? bytes : 64;
+  const size_t offset = (align - reinterpret_cast<uintptr_t>(base_ + top_) % align) % align;
+  if (size_ - top_ < bytes + offset) return nullptr;
+  top_ += offset;
   void* p = base_ + top_;
   top_ += bytes;
   used_ += bytes;

@@ -127,24 +127,24 @@ static_assert(sizeof(AnonState) == 8);
 
 // One VMA. start/end are page aligned, end exclusive.
 struct Vma {
-  // --- VmaTree hooks (owned by VmaTree; do not touch elsewhere) ---
-  Vma* rb_parent_ = nullptr;
-  Vma* rb_left_ = nullptr;
+  // The first 64 bytes hold what a tree walk reads (FindVma, the gap
+  // searches): the child links, the range, the subtree gap, and the list
+  // links. Keep them together: at 65k VMAs every node visit is a cache miss.
+  Vma* rb_left_ = nullptr;  // VmaTree hooks: owned by VmaTree, do not touch
   Vma* rb_right_ = nullptr;
-  uint64_t rb_subtree_gap_ = 0;        // largest Gap() in this subtree
-  class VmaTree* rb_owner_ = nullptr;  // lets the NodeTraits log rebalanced nodes
-  // --- address-ordered list (kept by VmaTree) ---
-  Vma* prev = nullptr;
-  Vma* next = nullptr;
-
-  // --- the VMA itself ---
   uint64_t start = 0;
   uint64_t end = 0;
+  uint64_t rb_subtree_gap_ = 0;  // largest Gap() in this subtree
+  Vma* rb_parent_ = nullptr;
+  Vma* prev = nullptr;  // address-ordered list (kept by VmaTree)
+  Vma* next = nullptr;
+
   uint64_t pgoff = 0;
   uint64_t flags = 0;
   File* file = nullptr;  // nullptr for private anonymous memory
   AnonState anon;
-  int rb_color_ = 0;       // VmaTree hook, placed here to pack the struct
+  class VmaTree* rb_owner_ = nullptr;  // lets the NodeTraits log rebalanced nodes
+  int rb_color_ = 0;
   uint32_t policy_id = 0;  // mempolicy identity (0: default)
   uint32_t uffd_id = 0;    // userfaultfd context (0: none)
   SpecialKind special = SpecialKind::kNone;
