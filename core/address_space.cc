@@ -880,30 +880,42 @@ Outcome AddressSpace::Brk(uint64_t new_brk) {
 
 const char* AddressSpace::Validate() const {
   if (const char* err = tree_.Validate()) return err;
-  size_t count = 0;
-  for (const Vma* v = tree_.First(); v != nullptr; v = v->next) {
-    ++count;
-    if (!PageAligned(v->start) || !PageAligned(v->end)) return "vma not page aligned";
-    if (v->start >= v->end) return "empty vma";
-    if (v->end > params_.task_size && v->special == SpecialKind::kNone) {
-      return "vma above TASK_SIZE";
-    }
-    if (v->file != nullptr) {
-      bool listed = false;
-      for (const File* f = files_; f != nullptr; f = f->next_file) listed |= f == v->file;
-      if (!listed) return "vma points at a file not in the file list";
-    }
-    if ((v->flags & kVmShared) && !(v->flags & kVmMayShare)) return "VM_SHARED without MAYSHARE";
-    if (v->anon.fork_child && v->anon.anon_vma == 0) return "fork child without anon_vma";
-  }
-  if (count != tree_.size()) return "map_count differs from the list";
+  // Listed files are marked (kListed + their VMA count, counted in one pass
+  // over the VMAs) and unmarked again at the end, so a VMA whose file is not
+  // on the list sees an unmarked file: O(VMAs + files).
+  constexpr uint32_t kListed = uint32_t{1} << 31;
+  size_t files = 0;
   for (const File* f = files_; f != nullptr; f = f->next_file) {
-    uint32_t refs = 0;
-    for (const Vma* v = tree_.First(); v != nullptr; v = v->next) refs += v->file == f;
-    if (refs != f->refs) return "file refcount wrong";
-    if (refs == 0) return "unreferenced file kept";
+    if (++files > tree_.size() + 1) return "file list longer than the VMAs (a cycle?)";
+    f->validate_refs = kListed;
   }
-  return nullptr;
+  const char* err = nullptr;
+  size_t count = 0;
+  for (const Vma* v = tree_.First(); v != nullptr && err == nullptr; v = v->next) {
+    ++count;
+    if (!PageAligned(v->start) || !PageAligned(v->end)) {
+      err = "vma not page aligned";
+    } else if (v->start >= v->end) {
+      err = "empty vma";
+    } else if (v->end > params_.task_size && v->special == SpecialKind::kNone) {
+      err = "vma above TASK_SIZE";
+    } else if (v->file != nullptr && v->file->validate_refs < kListed) {
+      err = "vma points at a file not in the file list";
+    } else if ((v->flags & kVmShared) && !(v->flags & kVmMayShare)) {
+      err = "VM_SHARED without MAYSHARE";
+    } else if (v->anon.fork_child && v->anon.anon_vma == 0) {
+      err = "fork child without anon_vma";
+    } else if (v->file != nullptr) {
+      ++v->file->validate_refs;
+    }
+  }
+  if (err == nullptr && count != tree_.size()) err = "map_count differs from the list";
+  for (const File* f = files_; f != nullptr; f = f->next_file) {
+    if (err == nullptr && f->validate_refs == kListed) err = "unreferenced file kept";
+    if (err == nullptr && f->validate_refs - kListed != f->refs) err = "file refcount wrong";
+    f->validate_refs = 0;
+  }
+  return err;
 }
 
 }  // namespace vmashadow

@@ -105,14 +105,15 @@ struct File {
   uint32_t dev_major = 0;
   uint32_t dev_minor = 0;
   FileKind kind = FileKind::kRegular;
-  bool deleted = false;       // the path is shown with " (deleted)"
-  bool has_close = false;     // vm_ops->close exists: limits some merges
-  bool fd_readable = true;    // the fd was opened for reading
-  bool fd_writable = false;   // the fd was opened for writing
-  bool fd_append = false;     // O_APPEND
-  bool noexec_mount = false;  // the file lives on a noexec mount
-  uint32_t refs = 0;          // VMAs that point here
-  File* next_file = nullptr;  // AddressSpace's list of live files
+  bool deleted = false;                // the path is shown with " (deleted)"
+  bool has_close = false;              // vm_ops->close exists: limits some merges
+  bool fd_readable = true;             // the fd was opened for reading
+  bool fd_writable = false;            // the fd was opened for writing
+  bool fd_append = false;              // O_APPEND
+  bool noexec_mount = false;           // the file lives on a noexec mount
+  uint32_t refs = 0;                   // VMAs that point here
+  mutable uint32_t validate_refs = 0;  // scratch for AddressSpace::Validate()
+  File* next_file = nullptr;           // AddressSpace's list of live files
   uint16_t path_len = 0;
   char path[1];  // NUL-terminated, path_len bytes plus NUL (allocated longer)
 };

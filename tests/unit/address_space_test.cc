@@ -372,6 +372,34 @@ TEST(AddressSpace, MapCountLimits) {
   EXPECT_EQ(m.Fixed(22, 1, kProtRead), -ENOMEM);                      // 4 > 3
 }
 
+TEST(AddressSpace, ValidateCatchesBrokenFileBookkeeping) {
+  Model m;
+  FileDesc d;
+  d.id = 7;
+  d.path = "/tmp/f";
+  MapArgs a;
+  a.addr = Model::P(0);
+  a.len = 2 * kPageSize;
+  a.prot = kProtRead;
+  a.flags = kMapPrivate | kMapFixed;
+  a.file = &d;
+  ASSERT_GT(m.as().Map(a).ret, 0);
+  ASSERT_EQ(m.as().Validate(), nullptr);
+  Vma* v = m.as().FindVma(Model::P(0));
+  ++v->file->refs;
+  EXPECT_STREQ(m.as().Validate(), "file refcount wrong");
+  --v->file->refs;
+  File stray;
+  File* real = v->file;
+  v->file = &stray;
+  EXPECT_STREQ(m.as().Validate(), "vma points at a file not in the file list");
+  v->file = real;
+  v->anon.fork_child = 1;
+  EXPECT_STREQ(m.as().Validate(), "fork child without anon_vma");
+  v->anon.fork_child = 0;
+  EXPECT_EQ(m.as().Validate(), nullptr);
+}
+
 TEST(AddressSpace, ProfilesAreNamed) {
   size_t n = 0;
   const KernelProfile* all = AllKernelProfiles(&n);
