@@ -49,6 +49,23 @@ void Impl::FreeVma(AS& as, Vma* v) {
   UnrefFile(as, f);
 }
 
+Vma* Impl::InsertNew(AS& as, const MergeProposal& r, SpecialKind special) {
+  Vma* v = NewVma(as);
+  if (v == nullptr) return nullptr;
+  v->start = r.start;
+  v->end = r.end;
+  v->pgoff = r.pgoff;
+  v->flags = r.flags;
+  v->file = r.file;
+  RefFile(v->file);
+  v->anon = r.anon;
+  v->special = special;
+  v->policy_id = r.policy_id;
+  v->uffd_id = r.uffd_id;
+  as.tree_.Insert(v);
+  return v;
+}
+
 void Impl::RemoveVma(AS& as, Vma* v) {
   as.tree_.Erase(v);
   FreeVma(as, v);
@@ -787,15 +804,9 @@ Outcome AddressSpace::Map(const MapArgs& a) {
       if (file == nullptr) return fail(ENOMEM);
       Impl::RefFile(file);
     }
-    vma = Impl::NewVma(*this);
+    r.file = file;
+    vma = Impl::InsertNew(*this, r);
     if (vma == nullptr) return fail(ENOMEM);
-    vma->start = addr;
-    vma->end = end;
-    vma->pgoff = pgoff;
-    vma->flags = vm_flags;
-    vma->file = file;
-    Impl::RefFile(file);
-    tree_.Insert(vma);
   }
   Impl::UnrefFile(*this, file);
   if (vm_flags & kVmLocked) {
@@ -852,24 +863,16 @@ Outcome AddressSpace::Brk(uint64_t new_brk) {
   Vma* prev = nullptr;
   tree_.FindVmaPrev(oldbrk, &prev);
   if (prev != nullptr && prev->end <= start_brk_) prev = nullptr;
+  MergeProposal r;
+  r.start = oldbrk;
+  r.end = newbrk;
+  r.pgoff = oldbrk >> kPageShift;
+  r.flags = flags;
   Vma* vma = nullptr;
   if (prev != nullptr && prev->end == oldbrk) {
-    MergeProposal r;
-    r.start = oldbrk;
-    r.end = newbrk;
-    r.pgoff = oldbrk >> kPageShift;
-    r.flags = flags;
     vma = Impl::MergeNewRange(*this, prev, nullptr, r, /*just_expand=*/true);
   }
-  if (vma == nullptr) {
-    vma = Impl::NewVma(*this);
-    if (vma == nullptr) return out;
-    vma->start = oldbrk;
-    vma->end = newbrk;
-    vma->pgoff = oldbrk >> kPageShift;
-    vma->flags = flags;
-    tree_.Insert(vma);
-  }
+  if (vma == nullptr && Impl::InsertNew(*this, r) == nullptr) return out;
   brk_ = new_brk;
   if (def_flags_ & kVmLocked) Impl::PopulateRange(*this, oldbrk, newbrk);
   return Impl::Result(static_cast<int64_t>(new_brk), oldbrk, newbrk);

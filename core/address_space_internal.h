@@ -39,7 +39,9 @@ struct AddressSpace::Impl {
   }
   static void UnrefFile(AS& as, File* f);
   static void DropIfUnused(AS& as, File* f);
-  static void Link(AS& as, Vma* v) { as.tree_.Insert(v); }
+  // A new VMA exactly as the proposal describes it, linked into the tree
+  // (vm_area_alloc + vma_link). nullptr when the arena is full.
+  static Vma* InsertNew(AS& as, const MergeProposal& r, SpecialKind special = SpecialKind::kNone);
   // Unlinks and frees v.
   static void RemoveVma(AS& as, Vma* v);
 

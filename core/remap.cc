@@ -87,19 +87,8 @@ static int64_t MoveVma(AddressSpace& as, Vma* vma, uint64_t old_addr, uint64_t o
   Vma* next = as.tree().FindVmaPrev(new_addr, &prev);
   Vma* copy = Impl::MergeNewRange(as, prev, next, r, /*just_expand=*/false);
   if (copy == nullptr) {
-    copy = Impl::NewVma(as);
+    copy = Impl::InsertNew(as, r, vma->special);
     if (copy == nullptr) return -ENOMEM;
-    copy->start = r.start;
-    copy->end = r.end;
-    copy->pgoff = pgoff;
-    copy->flags = vm_flags;
-    copy->file = file;
-    Impl::RefFile(file);
-    copy->anon = anon;
-    copy->special = vma->special;
-    copy->policy_id = vma->policy_id;
-    copy->uffd_id = vma->uffd_id;
-    Impl::Link(as, copy);
   }
   if (flags & abi::kMremapDontunmap) {
     // The old VMA stays; it loses VM_LOCKED[ONFAULT] and, when moved whole,
