@@ -131,6 +131,31 @@ TEST(AddressSpace, AnonymousThpAlignment) {
   EXPECT_EQ(m.as().Map(a).ret, 0x200000000);
 }
 
+TEST(AddressSpace, TopDownFailureFallsBackToBottomUpFromTheLegacyBase) {
+  // mmap_base so low that nothing fits below it: arch_get_unmapped_area()
+  // takes over, searching upwards from mmap_legacy_base.
+  std::vector<char> buf(1 << 20);
+  Arena arena(buf.data(), buf.size());
+  MmParams p;
+  p.mmap_base = 0x20000;  // only 0x10000..0x20000 below it
+  p.mmap_legacy_base = 0x2aaaaaaab000;
+  AddressSpace as(&arena, DefaultKernelProfile(), p);
+  MapArgs a;
+  a.len = 0x8000;
+  a.prot = kRw;
+  a.flags = kAnon;
+  EXPECT_EQ(as.Map(a).ret, 0x18000);  // still fits top-down
+  a.len = 0x10000;
+  EXPECT_EQ(as.Map(a).ret, 0x2aaaaaaab000);  // does not: bottom-up
+  EXPECT_EQ(as.Map(a).ret, 0x2aaaaaabb000);  // the lowest gap above it
+  EXPECT_EQ(as.map_count(), 2u);             // the two bottom-up ones merged
+  // MAP_32BIT searches [1 GiB, 2 GiB) bottom-up (the kernel randomises the
+  // window start per call; without the kernel's answer the model uses 1 GiB).
+  a.flags = kAnon | kMap32Bit;
+  EXPECT_EQ(as.Map(a).ret, 0x40000000);
+  EXPECT_EQ(as.Validate(), nullptr);
+}
+
 TEST(AddressSpace, HintBelowMinAddrIsRaised) {
   Model m;
   MapArgs a;
