@@ -200,6 +200,13 @@ int AddressSpace::ReconcileGrowsdown(uint64_t addr, uint64_t observed_start) {
   return 0;
 }
 
+int AddressSpace::MarkFaulted(uint64_t start, bool fork_child) {
+  Vma* v = tree_.FindVma(start);
+  if (v == nullptr || v->start != start) return -ENOENT;
+  if (v->anon.anon_vma == 0) v->anon = AnonState{next_anon_vma_++, fork_child};
+  return 0;
+}
+
 void AddressSpace::MarkFileDeleted(uint32_t dev_major, uint32_t dev_minor, uint64_t inode) {
   for (File* f = files_; f != nullptr; f = f->next_file) {
     if (f->inode == inode && f->dev_major == dev_major && f->dev_minor == dev_minor) {
@@ -522,9 +529,12 @@ void Impl::PrepareAnon(AS& as, Vma* v) {
   // reusable_anon_vma(old, a, b): a directly below b, same policy and file,
   // flags equal but for RWX (and soft-dirty), pgoff linear; old's anon_vma
   // has a singular chain.
-  auto compatible = [](const Vma* a, const Vma* b) {
+  // The flags merging ignores (soft-dirty; the sticky guard flag where the
+  // profile has it) are ignored here too.
+  const uint64_t ignored = kVmRwx | IgnoredFlags(as);
+  auto compatible = [ignored](const Vma* a, const Vma* b) {
     return a->end == b->start && a->policy_id == b->policy_id && a->file == b->file &&
-           !((a->flags ^ b->flags) & ~(kVmRwx | kVmSoftdirty)) &&
+           !((a->flags ^ b->flags) & ~ignored) &&
            b->pgoff == a->pgoff + ((b->start - a->start) >> kPageShift);
   };
   Vma* next = v->next;

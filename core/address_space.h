@@ -127,6 +127,10 @@ class AddressSpace {
   // (stack growth makes no syscall). Moves its start down (never up) and pgoff
   // with it. Returns 0, or -ENOENT / -EINVAL when that does not fit.
   [[nodiscard]] int ReconcileGrowsdown(uint64_t addr, uint64_t observed_start);
+  // The VMA starting at `start` is known (smaps "Anonymous:", pagemap) to
+  // hold anonymous pages: unless it has one, it gets a fresh anon_vma, a
+  // fork child's when `fork_child`. Returns 0, or -ENOENT.
+  [[nodiscard]] int MarkFaulted(uint64_t start, bool fork_child);
   // The file (dev, inode) was unlinked: its VMAs now print " (deleted)".
   void MarkFileDeleted(uint32_t dev_major, uint32_t dev_minor, uint64_t inode);
   // Sets the inode of the shmem object behind the shared anonymous VMA at addr

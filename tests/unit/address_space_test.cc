@@ -253,6 +253,20 @@ TEST(AddressSpace, ReadFaultCreatesNoAnonVma) {
   EXPECT_EQ(m.Draw(2), "AA");
 }
 
+TEST(AddressSpace, GuardInstallReusesTheNeighboursAnonVmaDespiteTheStickyFlag) {
+  // Seen on the running 6.18-fc kernel: the second VMA's anon_vma_prepare()
+  // reuses the first one's although only the first carries "gu" yet, so an
+  // mprotect that equalises the permissions merges them.
+  Model m;
+  ASSERT_GT(m.Fixed(0, 1, kRw, kAnon | kMapNoreserve), 0);
+  ASSERT_GT(m.Fixed(1, 1, kProtRead, kAnon | kMapNoreserve), 0);
+  ASSERT_EQ(m.Check(m.as().Advise(Model::P(0), 2 * kPageSize, kMadvGuardInstall)), 0);
+  EXPECT_EQ(m.Draw(2), "AB");
+  ASSERT_EQ(m.Check(m.as().Protect(Model::P(1), kPageSize, kRw)), 0);
+  EXPECT_EQ(m.Draw(2), "AA");
+  EXPECT_TRUE(m.as().FindVma(Model::P(0))->flags & kVmMaybeGuard);
+}
+
 TEST(AddressSpace, TouchOutsideOrWithoutPermissionFaults) {
   Model m;
   ASSERT_GT(m.Fixed(0, 1, kProtRead), 0);
