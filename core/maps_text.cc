@@ -702,4 +702,54 @@ int SeedFromMaps(AddressSpace* as, const char* maps, size_t maps_len, const char
   return 0;
 }
 
+bool ParseProcStat(const char* text, size_t len, ProcStat* out) {
+  const char* end = text + len;
+  const char* p = end;
+  while (p > text && *(p - 1) != ')') --p;  // after the last ')': field 3 on
+  if (p == text) return false;
+  int field = 2;
+  while (p < end && field < 47) {
+    while (p < end && *p == ' ') ++p;
+    if (p == end || *p == '\n') break;
+    ++field;
+    uint64_t v = 0;
+    bool digits = true;
+    for (const char* q = p; q < end && *q != ' ' && *q != '\n'; ++q) {
+      if (*q < '0' || *q > '9') digits = false;
+      if (digits) v = v * 10 + static_cast<uint64_t>(*q - '0');
+    }
+    while (p < end && *p != ' ' && *p != '\n') ++p;
+    if (!digits) v = 0;
+    if (field == 28) out->start_stack = v;
+    if (field == 45) out->start_data = v;
+    if (field == 46) out->end_data = v;
+    if (field == 47) out->start_brk = v;
+  }
+  return field == 47;
+}
+
+uint64_t InferMmapBase(const char* maps, size_t len, uint64_t start_stack) {
+  uint64_t stack_start = 0;
+  bool found = false;
+  for (int pass = 0; pass < 2; ++pass) {
+    uint64_t base = 0;
+    for (size_t i = 0; i < len;) {
+      size_t j = i;
+      while (j < len && maps[j] != '\n') ++j;
+      MapsLine l;
+      if (ParseMapsLine(maps + i, j - i, &l)) {
+        if (pass == 0 && l.start <= start_stack && start_stack <= l.end) {
+          stack_start = l.start;
+          found = true;
+        }
+        if (pass == 1 && l.end <= stack_start && l.end > base) base = l.end;
+      }
+      i = j + 1;
+    }
+    if (pass == 0 && !found) return 0;
+    if (pass == 1) return base;
+  }
+  return 0;
+}
+
 }  // namespace vmashadow

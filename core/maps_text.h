@@ -80,6 +80,24 @@ SpecialKind SpecialKindFromName(const char* name, size_t len);
 int SeedFromMaps(AddressSpace* as, const char* maps, size_t maps_len, const char* smaps,
                  size_t smaps_len, size_t* bad_line);
 
+// The fields of /proc/<pid>/stat the model needs (proc(5) numbering).
+struct ProcStat {
+  uint64_t start_stack = 0;  // field 28
+  uint64_t start_data = 0;   // field 45
+  uint64_t end_data = 0;     // field 46
+  uint64_t start_brk = 0;    // field 47
+};
+
+// Parses /proc/<pid>/stat text (the command name may hold spaces and
+// parentheses: fields are counted after the last ')'). False when it has
+// fewer than 47 fields.
+bool ParseProcStat(const char* text, size_t len, ProcStat* out);
+
+// Spec §4.2: mmap_base is the end of the highest VMA below the VMA that
+// contains start_stack ([vsyscall] lies above and does not count). Returns 0
+// when no line of `maps` contains start_stack.
+uint64_t InferMmapBase(const char* maps, size_t len, uint64_t start_stack);
+
 }  // namespace vmashadow
 
 #endif  // VMASHADOW_CORE_MAPS_TEXT_H_

@@ -245,35 +245,9 @@ int64_t ReadSysctl(const char* path) {
 
 // /proc/self/stat fields (1-based, as in proc(5)): 28 start_stack,
 // 45 start_data, 46 end_data, 47 start_brk. Uses the smaps buffer as scratch.
-struct StatFields {
-  uint64_t start_stack = 0;
-  uint64_t start_data = 0;
-  uint64_t end_data = 0;
-  uint64_t start_brk = 0;
-};
-
-bool ReadStat(StatFields* out) {
-  char* buf = g_smaps;
-  const int64_t n = ReadWhole("/proc/self/stat", buf, kSmapsCap);
-  if (n <= 0) return false;
-  const char* end = buf + n;
-  const char* p = end;
-  while (p > buf && *(p - 1) != ')') --p;  // the comm field may hold spaces
-  if (p == buf) return false;
-  int field = 2;
-  while (p < end && field < 47) {
-    while (p < end && *p == ' ') ++p;
-    ++field;
-    uint64_t v = 0;
-    const char* q = p;
-    ParseDec(q, end, &v);
-    while (p < end && *p != ' ' && *p != '\n') ++p;
-    if (field == 28) out->start_stack = v;
-    if (field == 45) out->start_data = v;
-    if (field == 46) out->end_data = v;
-    if (field == 47) out->start_brk = v;
-  }
-  return field == 47;
+bool ReadStat(ProcStat* out) {
+  const int64_t n = ReadWhole("/proc/self/stat", g_smaps, kSmapsCap);
+  return n > 0 && ParseProcStat(g_smaps, static_cast<size_t>(n), out);
 }
 
 uint64_t RlimitCur(int resource) {
@@ -340,27 +314,12 @@ int ReadParams(const char* maps, size_t maps_len, MmParams* out) {
   p.rlimit_as = RlimitCur(9);       // RLIMIT_AS
   p.rlimit_stack = RlimitCur(3);    // RLIMIT_STACK
 
-  StatFields st;
+  ProcStat st;
   if (!ReadStat(&st)) return -EIO;
   p.start_data = st.start_data;
   p.end_data = st.end_data;
-  // mmap_base: the end of the highest VMA below the [stack] VMA.
-  const uint64_t stack_start = KernelVmaStart(maps, maps_len, st.start_stack);
-  if (stack_start == 0) return -ENOENT;
-  uint64_t base = 0;
-  const char* q = maps;
-  const char* end = maps + maps_len;
-  while (q < end) {
-    const char* eol = static_cast<const char*>(memchr(q, '\n', static_cast<size_t>(end - q)));
-    if (eol == nullptr) eol = end;
-    MapsLine l;
-    if (ParseMapsLine(q, static_cast<size_t>(eol - q), &l) && l.end <= stack_start &&
-        l.end > base) {
-      base = l.end;
-    }
-    q = eol + 1;
-  }
-  p.mmap_base = base;
+  p.mmap_base = InferMmapBase(maps, maps_len, st.start_stack);
+  if (p.mmap_base == 0) return -ENOENT;
   *out = p;
   return 0;
 }
@@ -407,7 +366,7 @@ int Seed() {
     return r;
   }
   ApplyAnonFromSmaps(g_smaps, static_cast<size_t>(sn));
-  StatFields st;
+  ProcStat st;
   if (!ReadStat(&st)) return -EIO;
   const uint64_t brk = static_cast<uint64_t>(RawSyscall6(kSysBrk, 0));
   g_model->SetBrkState(st.start_brk, brk);

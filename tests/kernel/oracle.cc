@@ -265,32 +265,12 @@ KnownFile* FindKnownFile(uint32_t maj, uint32_t min, uint64_t inode) {
 bool ReadStatFields(uint64_t* start_stack, uint64_t* start_data, uint64_t* end_data,
                     uint64_t* start_brk) {
   const int64_t n = ReadWholeFile("/proc/self/stat", g_misc, sizeof(g_misc));
-  if (n <= 0) return false;
-  const char* end = g_misc + n;
-  const char* p = g_misc + n;
-  while (p > g_misc && *(p - 1) != ')') --p;  // after the last ')'
-  if (p == g_misc) return false;
-  int field = 2;  // the ')' closes field 2
-  uint64_t values[64] = {};
-  while (p < end && field < 60) {
-    while (p < end && *p == ' ') ++p;
-    ++field;
-    const char* tok = p;
-    while (p < end && *p != ' ' && *p != '\n') ++p;
-    const char* q = tok;
-    uint64_t v = 0;
-    if (q < p && *q == '-') {
-      v = 0;
-    } else {
-      ParseDec(q, p, &v);
-    }
-    values[field] = v;
-  }
-  if (field < 47) return false;
-  *start_stack = values[28];
-  *start_data = values[45];
-  *end_data = values[46];
-  *start_brk = values[47];
+  ProcStat st;
+  if (n <= 0 || !ParseProcStat(g_misc, static_cast<size_t>(n), &st)) return false;
+  *start_stack = st.start_stack;
+  *start_data = st.start_data;
+  *end_data = st.end_data;
+  *start_brk = st.start_brk;
   return true;
 }
 
@@ -527,29 +507,9 @@ int Harness::ReadMmParams(const char* maps, size_t maps_len, MmParams* out) {
   uint64_t start_stack = 0, start_brk = 0;
   if (!ReadStatFields(&start_stack, &p.start_data, &p.end_data, &start_brk)) return -EIO;
 
-  // mmap_base: the end of the highest VMA below [stack], [vsyscall] aside.
-  uint64_t stack_start = 0;
-  size_t i = 0;
-  while (i < maps_len) {
-    size_t j = i;
-    while (j < maps_len && maps[j] != '\n') ++j;
-    MapsLine l;
-    if (ParseMapsLine(maps + i, j - i, &l) && l.start <= start_stack && start_stack <= l.end) {
-      stack_start = l.start;
-    }
-    i = j + 1;
-  }
-  if (stack_start == 0) return -ENOENT;
-  uint64_t base = 0;
-  i = 0;
-  while (i < maps_len) {
-    size_t j = i;
-    while (j < maps_len && maps[j] != '\n') ++j;
-    MapsLine l;
-    if (ParseMapsLine(maps + i, j - i, &l) && l.end <= stack_start && l.end > base) base = l.end;
-    i = j + 1;
-  }
-  p.mmap_base = base;
+  // mmap_base: the end of the highest VMA below [stack] (spec §4.2).
+  p.mmap_base = InferMmapBase(maps, maps_len, start_stack);
+  if (p.mmap_base == 0) return -ENOENT;
   *out = p;
   return 0;
 }

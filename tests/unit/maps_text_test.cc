@@ -1253,3 +1253,37 @@ TEST(KernelRoundTrip, ForkedChildWithManyKindsOfMappings) {
 
 }  // namespace
 }  // namespace vmashadow
+
+namespace vmashadow {
+namespace {
+
+TEST(ProcStat, ParsesTheFieldsAfterTheCommandName) {
+  // A command name with spaces and parentheses, as proc(5) allows.
+  std::string stat = "4242 (a) (b c)) S 1 4242 4242 0 -1 4194560";
+  for (int field = 10; field <= 52; ++field) stat += " " + std::to_string(field * 1000);
+  stat += "\n";
+  ProcStat st;
+  ASSERT_TRUE(ParseProcStat(stat.data(), stat.size(), &st));
+  EXPECT_EQ(st.start_stack, 28000u);
+  EXPECT_EQ(st.start_data, 45000u);
+  EXPECT_EQ(st.end_data, 46000u);
+  EXPECT_EQ(st.start_brk, 47000u);
+  const std::string short_stat = "1 (init) S 0 1 1 0 -1 4194560 100\n";
+  EXPECT_FALSE(ParseProcStat(short_stat.data(), short_stat.size(), &st));
+  EXPECT_FALSE(ParseProcStat("no parens", 9, &st));
+}
+
+TEST(ProcStat, InfersMmapBaseBelowTheStack) {
+  const std::string maps =
+      "555555554000-555555556000 r--p 00000000 fe:00 1                          /bin/x\n"
+      "7ffff7fc3000-7ffff7fc5000 r-xp 00000000 00:00 0                          [vdso]\n"
+      "7ffff7fc5000-7ffff7fc7000 r--p 00000000 fe:00 2                          /lib/ld.so\n"
+      "7ffff7fc7000-7ffff7ff0000 r-xp 00002000 fe:00 2                          /lib/ld.so\n"
+      "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0                          [stack]\n"
+      "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
+  EXPECT_EQ(InferMmapBase(maps.data(), maps.size(), 0x7fffffffe3a0), 0x7ffff7ff0000u);
+  EXPECT_EQ(InferMmapBase(maps.data(), maps.size(), 0x7ffff0000000), 0u);  // not in a VMA
+}
+
+}  // namespace
+}  // namespace vmashadow
