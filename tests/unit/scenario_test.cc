@@ -1183,18 +1183,6 @@ void ModelRegionChild(const Scenario& sc, int* count) {
 }
 
 // Field `n` (1-based, as in proc(5)) of /proc/self/stat.
-uint64_t StatField(const char* stat, int n) {
-  const char* p = std::strrchr(stat, ')');
-  if (!p) return 0;
-  p += 2;  // fields from 3 on
-  for (int field = 3; field < n; ++field) {
-    p = std::strchr(p, ' ');
-    if (!p) return 0;
-    ++p;
-  }
-  return std::strtoull(p, nullptr, 10);
-}
-
 uint64_t RlimitCur(int resource) {
   struct rlimit rl;
   if (getrlimit(resource, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return kUnlimited;
@@ -1254,24 +1242,17 @@ void WholeChild(const Scenario& sc, int* count) {
   // The facts the model starts from.
   size_t maps_len = ReadFileInto("/proc/self/maps", g_seed_maps, sizeof g_seed_maps);
   size_t smaps_len = ReadFileInto("/proc/self/smaps", g_seed_smaps, sizeof g_seed_smaps);
-  ReadFileInto("/proc/self/stat", g_small, sizeof g_small);
-  uint64_t start_stack = StatField(g_small, 28);
-  uint64_t start_data = StatField(g_small, 45);
-  uint64_t end_data = StatField(g_small, 46);
-  uint64_t start_brk = StatField(g_small, 47);
+  const size_t stat_len = ReadFileInto("/proc/self/stat", g_small, sizeof g_small);
+  ProcStat stat;
+  ParseProcStat(g_small, stat_len, &stat);
+  const uint64_t start_stack = stat.start_stack;
+  const uint64_t start_data = stat.start_data;
+  const uint64_t end_data = stat.end_data;
+  const uint64_t start_brk = stat.start_brk;
   uint64_t cur_brk = static_cast<uint64_t>(syscall(SYS_brk, 0));
 
   MmParams params;
-  {
-    int lines = SplitMaps(g_seed_maps, maps_len, g_lines, kMaxLines);
-    uint64_t mmap_base = 0;
-    for (int i = 1; i < lines; ++i) {
-      if (g_lines[i].start <= start_stack && start_stack <= g_lines[i].end) {
-        mmap_base = g_lines[i - 1].end;  // spec §4.2
-      }
-    }
-    params.mmap_base = mmap_base;
-  }
+  params.mmap_base = InferMmapBase(g_seed_maps, maps_len, start_stack);  // spec §4.2
   params.max_map_count = ReadSysctl("/proc/sys/vm/max_map_count", 65530);
   params.dac_mmap_min_addr = ReadSysctl("/proc/sys/vm/mmap_min_addr", 4096);
   params.mmap_min_addr = std::max<uint64_t>(params.dac_mmap_min_addr, 65536);  // LSM minimum
