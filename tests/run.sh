@@ -56,7 +56,7 @@ case "$mode" in
     rm -f "$out"
     if ((long)); then
       # Soak: more seeds and steps than the default suite, seeds from the clock.
-      echo "== long: kernel oracle soak"
+      echo "== long: kernel oracle soak (randomised layout, seeds from the clock)"
       "$build/tests/kernel/kernel_oracle" --long --seed-base=time || fail=$(( ${fail:-0} + 1 ))
       echo "== long: differential test, 1,000,000 operations per seed"
       VMASHADOW_DIFF_OPS=1000000 "$build/tests/differential_test" --gtest_brief=1 ||
