@@ -586,11 +586,14 @@ Outcome AddressSpace::Touch(uint64_t addr, bool write) {
       return Impl::Result(-EFAULT);
     }
     if (prev != nullptr && prev->end > new_start) return Impl::Result(-EFAULT);
+    // The anon_vma comes first: it stays even when acct_stack_growth()
+    // refuses the growth (RLIMIT_STACK...) and the fault fails.
+    Impl::PrepareAnon(*this, v);
+    const uint64_t grown = (v->start - new_start) >> kPageShift;
+    if (grown > v->pgoff) return Impl::Result(-EFAULT);
     if (params_.rlimit_stack != kUnlimited && v->end - new_start > params_.rlimit_stack) {
       return Impl::Result(-EFAULT);
     }
-    Impl::PrepareAnon(*this, v);
-    const uint64_t grown = (v->start - new_start) >> kPageShift;
     v->pgoff -= grown;
     const uint64_t old_start = v->start;
     tree_.SetBounds(v, new_start, v->end);

@@ -302,6 +302,28 @@ TEST(AddressSpace, GrowsdownGrowsOnTouchAndGuardsHints) {
   EXPECT_EQ(m.as().FindVma(g - 1)->start, g - kPageSize);
 }
 
+TEST(AddressSpace, RefusedStackGrowthStillCreatesTheAnonVma) {
+  // expand_downwards() prepares the anon_vma before acct_stack_growth()
+  // checks RLIMIT_STACK: the fault fails, the anon_vma stays, and a later
+  // RW -> R mprotect keeps VM_ACCOUNT (found by the kernel oracle).
+  Model m;
+  MmParams p = Model::Params();
+  p.rlimit_stack = 8 * kPageSize;
+  m.as().set_params(p);
+  const uint64_t g = 0x300000000;
+  MapArgs a;
+  a.addr = g;
+  a.len = 4 * kPageSize;
+  a.prot = kRw;
+  a.flags = kAnon | kMapGrowsdown | kMapFixedNoreplace;
+  ASSERT_EQ(m.as().Map(a).ret, static_cast<int64_t>(g));
+  EXPECT_EQ(m.as().Touch(g - 16 * kPageSize, false).ret, -EFAULT);
+  EXPECT_EQ(m.as().FindVma(g)->start, g);
+  EXPECT_NE(m.as().FindVma(g)->anon.anon_vma, 0u);
+  ASSERT_EQ(m.Check(m.as().Protect(g, kPageSize, kProtRead)), 0);
+  EXPECT_TRUE(m.as().FindVma(g)->flags & kVmAccount);
+}
+
 TEST(AddressSpace, BrkGrowsMergesAndShrinks) {
   Model m;
   const uint64_t b0 = 0x555555600000;
