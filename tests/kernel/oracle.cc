@@ -1176,6 +1176,16 @@ void Harness::ReportMapsDiff(Writer& w) const {
       w.Str(" differ\n");
     }
   }
+  // What maps does not show of the model's side: flags, anon_vma, file id.
+  for (size_t k = p; k < nm - s && k < p + 4; ++k) {
+    MapsLine a;
+    if (!ParseMapsLine(mmaps_ + g_mlines[k].off, g_mlines[k].len, &a)) continue;
+    const Vma* v = model_->FindVma(a.start);
+    if (v == nullptr || v->start != a.start) continue;
+    w.Str("  model ").Hex(v->start).Ch('-').Hex(v->end).Str(" flags=").Hex(v->flags);
+    w.Str(" anon_vma=").Udec(v->anon.anon_vma).Str(v->anon.fork_child ? " (fork child)" : "");
+    w.Str(" file_id=").Udec(v->file != nullptr ? v->file->id : 0).Ch('\n');
+  }
 }
 
 bool Harness::Compare(bool check_flags, const char* context) {
