@@ -193,10 +193,11 @@ static int AdviseVma(AddressSpace& as, Vma* v, Vma** prev, uint64_t start, uint6
       if (advice == kMadvGuardInstall) disallowed |= kVmLocked;
       if (v->flags & disallowed) return -EINVAL;
       if (advice == kMadvGuardInstall) {
-        // Guard markers live in page tables: the VMA gets an anon_vma, and
-        // (6.19 / this 6.18-fc build) the sticky VM_MAYBE_GUARD on the whole
-        // VMA, without a split.
-        Impl::PrepareAnon(as, v);
+        // Guard markers live in page tables: anonymous memory gets an
+        // anon_vma so fork copies them (file-backed memory does not: seen on
+        // the running kernel), and (6.19 / this 6.18-fc build) the whole VMA
+        // gets the sticky VM_MAYBE_GUARD, without a split.
+        if (v->is_anonymous()) Impl::PrepareAnon(as, v);
         if (as.profile().guard_sticky_flag) v->flags |= kVmMaybeGuard;
       }
       return 0;

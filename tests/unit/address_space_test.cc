@@ -267,6 +267,34 @@ TEST(AddressSpace, GuardInstallReusesTheNeighboursAnonVmaDespiteTheStickyFlag) {
   EXPECT_TRUE(m.as().FindVma(Model::P(0))->flags & kVmMaybeGuard);
 }
 
+TEST(AddressSpace, GuardInstallGivesAnonVmaToAnonymousMemoryOnly) {
+  // Seen on the running kernel: after MADV_GUARD_INSTALL and a fork, a
+  // guarded private *file* piece still merges with its unfaulted neighbour
+  // (no anon_vma), an anonymous one does not (fork-child anon_vma).
+  Model m;
+  FileDesc d;
+  d.id = 3;
+  d.path = "/tmp/g";
+  d.writable = true;
+  MapArgs a;
+  a.addr = Model::P(0);
+  a.len = 4 * kPageSize;
+  a.prot = kRw;
+  a.flags = kMapPrivate | kMapFixed;
+  a.file = &d;
+  ASSERT_GT(m.as().Map(a).ret, 0);
+  ASSERT_GT(m.Fixed(8, 4, kRw), 0);
+  for (uint64_t base : {0u, 8u}) {
+    ASSERT_EQ(m.Check(m.as().Protect(Model::P(base + 2), 2 * kPageSize, kProtRead)), 0);
+    ASSERT_EQ(m.Check(m.as().Advise(Model::P(base), kPageSize, kMadvGuardInstall)), 0);
+  }
+  m.as().ForkChild();
+  for (uint64_t base : {0u, 8u}) {
+    ASSERT_EQ(m.Check(m.as().Protect(Model::P(base + 2), 2 * kPageSize, kRw)), 0);
+  }
+  EXPECT_EQ(m.Draw(12), "AAAA....BBCC");
+}
+
 TEST(AddressSpace, TouchOutsideOrWithoutPermissionFaults) {
   Model m;
   ASSERT_GT(m.Fixed(0, 1, kProtRead), 0);
