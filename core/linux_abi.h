@@ -94,6 +94,30 @@ inline constexpr int kMclCurrent = 1;
 inline constexpr int kMclFuture = 2;
 inline constexpr int kMclOnfault = 4;
 
+// struct procmap_query (include/uapi/linux/fs.h, 6.11+; spec §8) and the
+// PROCMAP_QUERY ioctl on a /proc/<pid>/maps fd: _IOWR('f', 17, 104 bytes).
+struct ProcmapQuery {
+  uint64_t size;
+  uint64_t query_flags;
+  uint64_t query_addr;
+  uint64_t vma_start;  // out
+  uint64_t vma_end;
+  uint64_t vma_flags;
+  uint64_t vma_page_size;
+  uint64_t vma_offset;
+  uint64_t inode;
+  uint32_t dev_major;
+  uint32_t dev_minor;
+  uint32_t vma_name_size;  // in/out
+  uint32_t build_id_size;
+  uint64_t vma_name_addr;  // in
+  uint64_t build_id_addr;
+};
+static_assert(sizeof(ProcmapQuery) == 104);
+inline constexpr unsigned long kProcmapQueryIoctl = 0xc0686611UL;
+inline constexpr uint64_t kProcmapQueryCoveringOrNext = 0x10;
+inline constexpr uint64_t kProcmapQueryFileBacked = 0x20;
+
 }  // namespace vmashadow::abi
 
 #endif  // VMASHADOW_CORE_LINUX_ABI_H_

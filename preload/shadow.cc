@@ -21,6 +21,7 @@
 #include "core/kernel_profile.h"
 #include "core/linux_abi.h"
 #include "core/maps_text.h"
+#include "core/system_facts.h"
 #include "preload/raw_syscall.h"
 
 namespace vmashadow::preload {
@@ -275,53 +276,34 @@ uint64_t KernelVmaStart(const char* maps, size_t len, uint64_t addr) {
   return 0;
 }
 
-// MmParams from the running system (spec §4.2 for mmap_base).
+// MmParams from the running system (core's MmParamsFromFacts decides; this
+// only reads). /proc/self/status and stat share the smaps buffer, apart.
 int ReadParams(const char* maps, size_t maps_len, MmParams* out) {
-  MmParams p;
-  const int64_t min_addr = ReadSysctl("/proc/sys/vm/mmap_min_addr");
-  if (min_addr >= 0) {
-    p.dac_mmap_min_addr = static_cast<uint64_t>(min_addr);
-    // CONFIG_LSM_MMAP_MIN_ADDR is 65536: the kernel enforces the larger.
-    p.mmap_min_addr = p.dac_mmap_min_addr > 65536 ? p.dac_mmap_min_addr : 65536;
-  }
-  const int64_t mmc = ReadSysctl("/proc/sys/vm/max_map_count");
-  if (mmc > 0) p.max_map_count = static_cast<uint64_t>(mmc);
-  const int64_t oc = ReadSysctl("/proc/sys/vm/overcommit_memory");
-  if (oc >= 0) p.overcommit_memory = static_cast<int>(oc);
-  // mmap_is_legacy() (arch/x86/mm/mmap.c): ADDR_COMPAT_LAYOUT or the sysctl.
-  const int64_t persona = RawSyscall6(kSysPersonality, 0xffffffff);
-  const bool compat = persona >= 0 && (persona & 0x0200000) != 0;
-  p.topdown = !compat && ReadSysctl("/proc/sys/vm/legacy_va_layout") <= 0;
-
-  // Capabilities (CapEff) from /proc/self/status.
-  const int64_t sn = ReadWhole("/proc/self/status", g_smaps, kSmapsCap);
-  if (sn > 0) {
-    const char* cap = strstr(g_smaps, "CapEff:");
-    if (cap != nullptr) {
-      const char* q = cap + 7;
-      while (*q == '\t' || *q == ' ') ++q;
-      uint64_t caps = 0;
-      ParseHex(q, q + 16, &caps);
-      p.cap_ipc_lock = (caps >> 14) & 1;   // CAP_IPC_LOCK
-      p.cap_sys_rawio = (caps >> 17) & 1;  // CAP_SYS_RAWIO
-    }
-  }
-  // pkeys: none without OSPKE (CPUID.7.0:ECX bit 4); with it, pkey 0 only.
+  SystemFacts f;
+  f.mmap_min_addr = ReadSysctl("/proc/sys/vm/mmap_min_addr");
+  f.max_map_count = ReadSysctl("/proc/sys/vm/max_map_count");
+  f.overcommit_memory = ReadSysctl("/proc/sys/vm/overcommit_memory");
+  f.legacy_va_layout = ReadSysctl("/proc/sys/vm/legacy_va_layout");
+  f.personality = RawSyscall6(kSysPersonality, 0xffffffff);
   unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
-  p.max_pkey = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 4)) != 0 ? 1 : 0;
-  p.rlimit_memlock = RlimitCur(8);  // RLIMIT_MEMLOCK
-  p.rlimit_data = RlimitCur(2);     // RLIMIT_DATA
-  p.rlimit_as = RlimitCur(9);       // RLIMIT_AS
-  p.rlimit_stack = RlimitCur(3);    // RLIMIT_STACK
-
-  ProcStat st;
-  if (!ReadStat(&st)) return -EIO;
-  p.start_data = st.start_data;
-  p.end_data = st.end_data;
-  p.mmap_base = InferMmapBase(maps, maps_len, st.start_stack);
-  if (p.mmap_base == 0) return -ENOENT;
-  *out = p;
-  return 0;
+  f.ospke = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 4)) != 0;
+  f.rlimit_memlock = RlimitCur(8);  // RLIMIT_MEMLOCK
+  f.rlimit_data = RlimitCur(2);     // RLIMIT_DATA
+  f.rlimit_as = RlimitCur(9);       // RLIMIT_AS
+  f.rlimit_stack = RlimitCur(3);    // RLIMIT_STACK
+  const size_t half = kSmapsCap / 2;
+  const int64_t sn = ReadWhole("/proc/self/status", g_smaps, half);
+  if (sn > 0) {
+    f.status = g_smaps;
+    f.status_len = static_cast<size_t>(sn);
+  }
+  const int64_t tn = ReadWhole("/proc/self/stat", g_smaps + half, half);
+  if (tn <= 0) return -EIO;
+  f.stat = g_smaps + half;
+  f.stat_len = static_cast<size_t>(tn);
+  f.maps = maps;
+  f.maps_len = maps_len;
+  return MmParamsFromFacts(f, out, nullptr);
 }
 
 // Gives every VMA that smaps shows with anonymous pages a fresh anon_vma
@@ -694,28 +676,8 @@ void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok)
 }
 
 void EventScope::LearnShmemInode(uint64_t addr) {
-  // struct procmap_query (include/uapi/linux/fs.h, 6.11+).
-  struct ProcmapQuery {
-    uint64_t size;
-    uint64_t query_flags;
-    uint64_t query_addr;
-    uint64_t vma_start;
-    uint64_t vma_end;
-    uint64_t vma_flags;
-    uint64_t vma_page_size;
-    uint64_t vma_offset;
-    uint64_t inode;
-    uint32_t dev_major;
-    uint32_t dev_minor;
-    uint32_t vma_name_size;
-    uint32_t build_id_size;
-    uint64_t vma_name_addr;
-    uint64_t build_id_addr;
-  };
-  static_assert(sizeof(ProcmapQuery) == 104);
-  // _IOWR('f', 17, struct procmap_query)
-  constexpr uint64_t kProcmapQuery =
-      (uint64_t{3} << 30) | (sizeof(ProcmapQuery) << 16) | (uint64_t{'f'} << 8) | 17;
+  using abi::ProcmapQuery;
+  constexpr uint64_t kProcmapQuery = abi::kProcmapQueryIoctl;
   for (int attempt = 0; attempt < 2; ++attempt) {
     ProcmapQuery q;
     memset(&q, 0, sizeof(q));

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -22,6 +23,7 @@
 #include <new>
 
 #include "core/linux_abi.h"
+#include "core/system_facts.h"
 
 namespace vmashadow::oracle {
 namespace {
@@ -465,53 +467,32 @@ __attribute__((noinline)) void Harness::PrepareProcess(size_t stack_bytes) {
 }
 
 int Harness::ReadMmParams(const char* maps, size_t maps_len, MmParams* out) {
-  MmParams p;
-  const int64_t min_addr = ReadSysctl("/proc/sys/vm/mmap_min_addr");
-  if (min_addr >= 0) {
-    p.dac_mmap_min_addr = static_cast<uint64_t>(min_addr);
-    // CONFIG_LSM_MMAP_MIN_ADDR (65536 here): the kernel uses the larger.
-    p.mmap_min_addr = p.dac_mmap_min_addr > 65536 ? p.dac_mmap_min_addr : 65536;
-  }
-  const int64_t mmc = ReadSysctl("/proc/sys/vm/max_map_count");
-  if (mmc > 0) p.max_map_count = static_cast<uint64_t>(mmc);
-  const int64_t oc = ReadSysctl("/proc/sys/vm/overcommit_memory");
-  if (oc >= 0) p.overcommit_memory = static_cast<int>(oc);
-  const int64_t legacy = ReadSysctl("/proc/sys/vm/legacy_va_layout");
-  p.topdown = legacy <= 0;
-
-  // Capabilities from CapEff.
-  if (ReadWholeFile("/proc/self/status", g_misc, sizeof(g_misc)) > 0) {
-    const char* cap = strstr(g_misc, "CapEff:");
-    if (cap != nullptr) {
-      const char* q = cap + 7;
-      while (*q == '\t' || *q == ' ') ++q;
-      uint64_t caps = 0;
-      ParseHex(q, q + 16, &caps);
-      p.cap_ipc_lock = (caps >> 14) & 1;   // CAP_IPC_LOCK
-      p.cap_sys_rawio = (caps >> 17) & 1;  // CAP_SYS_RAWIO
-    }
-  }
-  // Without OSPKE no pkey is allocated (not even 0): pkey_mprotect is EINVAL.
-  // With it, pkey 0 is allocated implicitly (others need pkey_alloc). OSPKE
-  // (CR4.PKE) is CPUID leaf 7, ECX bit 4.
-  p.max_pkey = 0;
+  SystemFacts f;
+  f.mmap_min_addr = ReadSysctl("/proc/sys/vm/mmap_min_addr");
+  f.max_map_count = ReadSysctl("/proc/sys/vm/max_map_count");
+  f.overcommit_memory = ReadSysctl("/proc/sys/vm/overcommit_memory");
+  f.legacy_va_layout = ReadSysctl("/proc/sys/vm/legacy_va_layout");
+  f.personality = personality(0xffffffff);
   unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 4)) != 0) {
-    p.max_pkey = 1;
+  f.ospke = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 4)) != 0;
+  f.rlimit_memlock = RlimitBytes(RLIMIT_MEMLOCK);
+  f.rlimit_data = RlimitBytes(RLIMIT_DATA);
+  f.rlimit_as = RlimitBytes(RLIMIT_AS);
+  f.rlimit_stack = RlimitBytes(RLIMIT_STACK);
+  // status and stat share the scratch buffer, one half each.
+  const size_t half = sizeof(g_misc) / 2;
+  const int64_t sn = ReadWholeFile("/proc/self/status", g_misc, half);
+  if (sn > 0) {
+    f.status = g_misc;
+    f.status_len = static_cast<size_t>(sn);
   }
-  p.rlimit_memlock = RlimitBytes(RLIMIT_MEMLOCK);
-  p.rlimit_data = RlimitBytes(RLIMIT_DATA);
-  p.rlimit_as = RlimitBytes(RLIMIT_AS);
-  p.rlimit_stack = RlimitBytes(RLIMIT_STACK);
-
-  uint64_t start_stack = 0, start_brk = 0;
-  if (!ReadStatFields(&start_stack, &p.start_data, &p.end_data, &start_brk)) return -EIO;
-
-  // mmap_base: the end of the highest VMA below [stack] (spec §4.2).
-  p.mmap_base = InferMmapBase(maps, maps_len, start_stack);
-  if (p.mmap_base == 0) return -ENOENT;
-  *out = p;
-  return 0;
+  const int64_t tn = ReadWholeFile("/proc/self/stat", g_misc + half, half);
+  if (tn <= 0) return -EIO;
+  f.stat = g_misc + half;
+  f.stat_len = static_cast<size_t>(tn);
+  f.maps = maps;
+  f.maps_len = maps_len;
+  return MmParamsFromFacts(f, out, nullptr);
 }
 
 void Harness::RegisterFile(const FileDesc* d) {

@@ -4,6 +4,7 @@
 // that first makes file, deleted, shared, memfd, PROT_NONE, guard and brk
 // mappings).
 #include "core/maps_text.h"
+#include "core/system_facts.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -1283,6 +1284,69 @@ TEST(ProcStat, InfersMmapBaseBelowTheStack) {
       "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
   EXPECT_EQ(InferMmapBase(maps.data(), maps.size(), 0x7fffffffe3a0), 0x7ffff7ff0000u);
   EXPECT_EQ(InferMmapBase(maps.data(), maps.size(), 0x7ffff0000000), 0u);  // not in a VMA
+}
+
+}  // namespace
+}  // namespace vmashadow
+
+namespace vmashadow {
+namespace {
+
+TEST(SystemFacts, MmParamsFollowTheKernelsRules) {
+  const std::string maps =
+      "7ffff7fc5000-7ffff7ff0000 r-xp 00000000 fe:00 2                          /lib/ld.so\n"
+      "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0                          [stack]\n";
+  std::string stat = "7 (x) S";
+  for (int field = 4; field <= 52; ++field) {
+    stat += " " + std::to_string(field == 28 ? 0x7fffffffe000 : field);
+  }
+  const std::string status = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+  SystemFacts f;
+  f.mmap_min_addr = 4096;  // below the LSM minimum: 65536 wins
+  f.max_map_count = 1000;
+  f.legacy_va_layout = 0;
+  f.personality = 0;
+  f.ospke = false;
+  f.rlimit_stack = 8 << 20;
+  f.status = status.data();
+  f.status_len = status.size();
+  f.stat = stat.data();
+  f.stat_len = stat.size();
+  f.maps = maps.data();
+  f.maps_len = maps.size();
+  MmParams p;
+  ProcStat st;
+  ASSERT_EQ(MmParamsFromFacts(f, &p, &st), 0);
+  EXPECT_EQ(p.dac_mmap_min_addr, 4096u);
+  EXPECT_EQ(p.mmap_min_addr, 65536u);
+  EXPECT_EQ(p.max_map_count, 1000u);
+  EXPECT_TRUE(p.topdown);
+  EXPECT_TRUE(p.cap_ipc_lock);
+  EXPECT_TRUE(p.cap_sys_rawio);
+  EXPECT_EQ(p.max_pkey, 0);
+  EXPECT_EQ(p.rlimit_stack, uint64_t{8} << 20);
+  EXPECT_EQ(p.mmap_base, 0x7ffff7ff0000u);
+  EXPECT_EQ(st.start_data, 45u);
+  // ADDR_COMPAT_LAYOUT or the sysctl select the legacy layout; no CapEff
+  // line keeps the defaults; OSPKE allocates pkey 0.
+  f.personality = 0x0200000;
+  f.ospke = true;
+  f.status = "Name:\tx\n";
+  f.status_len = 8;
+  MmParams q;
+  ASSERT_EQ(MmParamsFromFacts(f, &q, nullptr), 0);
+  EXPECT_FALSE(q.topdown);
+  EXPECT_EQ(q.max_pkey, 1);
+  EXPECT_EQ(q.cap_ipc_lock, MmParams{}.cap_ipc_lock);
+  f.personality = 0;
+  f.legacy_va_layout = 1;
+  ASSERT_EQ(MmParamsFromFacts(f, &q, nullptr), 0);
+  EXPECT_FALSE(q.topdown);
+  // No stack line: mmap_base cannot be inferred.
+  f.maps_len = maps.find('\n') + 1;
+  EXPECT_EQ(MmParamsFromFacts(f, &q, nullptr), -ENOENT);
+  f.stat_len = 5;
+  EXPECT_EQ(MmParamsFromFacts(f, &q, nullptr), -EIO);
 }
 
 }  // namespace

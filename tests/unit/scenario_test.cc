@@ -728,25 +728,8 @@ int64_t KernelTouchOne(uint64_t addr, bool write) {
 
 int64_t SysRet(long r) { return r == -1 ? -static_cast<int64_t>(errno) : static_cast<int64_t>(r); }
 
-struct ProcmapQuery {
-  uint64_t size;
-  uint64_t query_flags;
-  uint64_t query_addr;
-  uint64_t vma_start;
-  uint64_t vma_end;
-  uint64_t vma_flags;
-  uint64_t vma_page_size;
-  uint64_t vma_offset;
-  uint64_t inode;
-  uint32_t dev_major;
-  uint32_t dev_minor;
-  uint32_t vma_name_size;
-  uint32_t build_id_size;
-  uint64_t vma_name_addr;
-  uint64_t build_id_addr;
-};
-static_assert(sizeof(ProcmapQuery) == 104);
-constexpr unsigned long kProcmapQueryIoctl = 0xc0686611UL;  // _IOWR('f', 17, 104 bytes)
+using abi::kProcmapQueryIoctl;
+using abi::ProcmapQuery;
 
 int CountKernelVmas() {
   size_t n = ReadFileInto("/proc/self/maps", g_maps, sizeof g_maps);
