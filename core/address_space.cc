@@ -490,14 +490,6 @@ int Impl::UnmapRange(AS& as, uint64_t start, uint64_t end, Vma* vma) {
   return 0;
 }
 
-bool Impl::UnmapRangeSealed(const AS& as, uint64_t start, uint64_t end) {
-  for (const Vma* v = as.tree_.FindVmaIntersection(start, end); v != nullptr && v->start < end;
-       v = v->next) {
-    if (v->flags & kVmSealed) return true;
-  }
-  return false;
-}
-
 // Mirrors do_vmi_munmap() (mm/vma.c, 6.12).
 int Impl::DoMunmap(AS& as, uint64_t start, uint64_t len) {
   const uint64_t task_size = as.params_.task_size;

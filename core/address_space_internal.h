@@ -113,7 +113,6 @@ struct AddressSpace::Impl {
   }
   // The MergeProposal describing [start, end) of an existing VMA v.
   static MergeProposal ProposalFor(const Vma* v, uint64_t start, uint64_t end, uint64_t flags);
-  static bool UnmapRangeSealed(const AS& as, uint64_t start, uint64_t end);
 
   // --- per-call helpers in other files ---
   static int64_t PlainArea(const AS& as, uint64_t addr, uint64_t len, uint64_t pgoff, int flags);

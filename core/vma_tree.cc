@@ -214,8 +214,6 @@ void VmaTree::NoteChanged(Vma* v) {
   log_[log_len_++] = v;
 }
 
-void VmaTree::PropagateGap(Vma* v) { PropagateFrom(v, &header_); }
-
 // Brings every subtree gap up to date: each logged node is recomputed and the
 // change carried upward. A node's inputs are its own gap and its children's
 // values; each node whose own gap or children changed was logged, and

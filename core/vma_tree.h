@@ -89,7 +89,6 @@ class VmaTree {
   // several calls whose transient gaps mostly cancel out.
   void FixGaps() const;
   void MakeLogRoom();
-  void PropagateGap(Vma* v);
   Vma* root() const;
 
   Vma header_;  // Boost's header node: parent = root, left = leftmost, right = rightmost
