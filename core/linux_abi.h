@@ -118,6 +118,35 @@ inline constexpr unsigned long kProcmapQueryIoctl = 0xc0686611UL;
 inline constexpr uint64_t kProcmapQueryCoveringOrNext = 0x10;
 inline constexpr uint64_t kProcmapQueryFileBacked = 0x20;
 
+// struct pm_scan_arg and the PAGEMAP_SCAN ioctl on /proc/<pid>/pagemap
+// (include/uapi/linux/fs.h, 6.7+): _IOWR('f', 16, 96 bytes). Finds pages by
+// category; with max_pages = 1 it stops at the first match.
+struct PmScanArg {
+  uint64_t size;
+  uint64_t flags;
+  uint64_t start;
+  uint64_t end;
+  uint64_t walk_end;  // out
+  uint64_t vec;
+  uint64_t vec_len;
+  uint64_t max_pages;
+  uint64_t category_inverted;
+  uint64_t category_mask;
+  uint64_t category_anyof_mask;
+  uint64_t return_mask;
+};
+static_assert(sizeof(PmScanArg) == 96);
+struct PageRegion {
+  uint64_t start;
+  uint64_t end;
+  uint64_t categories;
+};
+inline constexpr unsigned long kPagemapScanIoctl = 0xc0606610UL;
+inline constexpr uint64_t kPageIsFile = 1 << 2;
+inline constexpr uint64_t kPageIsPresent = 1 << 3;
+inline constexpr uint64_t kPageIsSwapped = 1 << 4;
+inline constexpr uint64_t kPageIsPfnZero = 1 << 5;
+
 }  // namespace vmashadow::abi
 
 #endif  // VMASHADOW_CORE_LINUX_ABI_H_

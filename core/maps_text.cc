@@ -420,6 +420,32 @@ size_t RenderVmaLine(const AddressSpace& as, const Vma& v, char* buf, size_t cap
   return out.Finish();
 }
 
+size_t RenderQueryLine(const abi::ProcmapQuery& q, const char* name, size_t name_len, char* buf,
+                       size_t cap) {
+  constexpr uint64_t kQueryRead = 1, kQueryWrite = 2, kQueryExec = 4, kQueryShared = 8;
+  Sink out(buf, cap);
+  LineFields f;
+  f.start = q.vma_start;
+  f.end = q.vma_end;
+  f.flags = 0;
+  if (q.vma_flags & kQueryRead) f.flags |= kVmRead;
+  if (q.vma_flags & kQueryWrite) f.flags |= kVmWrite;
+  if (q.vma_flags & kQueryExec) f.flags |= kVmExec;
+  if (q.vma_flags & kQueryShared) f.flags |= kVmMayShare;
+  f.offset = q.vma_offset;
+  f.dev_major = q.dev_major;
+  f.dev_minor = q.dev_minor;
+  f.inode = q.inode;
+  // The ioctl copies the name with its NUL; maps escapes newlines in paths.
+  while (name_len > 0 && name[name_len - 1] == '\0') --name_len;
+  f.has_name = name_len > 0;
+  f.name = name;
+  f.name_len = name_len;
+  f.escape_newline = q.inode != 0 || (name_len > 0 && name[0] == '/');
+  RenderFields(f, &out);
+  return out.Finish();
+}
+
 // Mirrors reading /proc/PID/maps: m_start/m_next over the VMAs, then the gate
 // VMA (get_gate_vma) last.
 size_t RenderMaps(const AddressSpace& as, char* buf, size_t cap) {

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "core/address_space.h"
+#include "core/linux_abi.h"
 #include "core/vma.h"
 
 namespace vmashadow {
@@ -29,6 +30,13 @@ size_t RenderVmaLine(const AddressSpace& as, const Vma& v, char* buf, size_t cap
 // Writes every line of the model (and "[vsyscall]" last when the model has the
 // gate VMA). Returns the total length; >= cap means truncated.
 size_t RenderMaps(const AddressSpace& as, char* buf, size_t cap);
+
+// Renders what the PROCMAP_QUERY ioctl reported for one VMA (q, with the name
+// it copied out: name_len bytes, no NUL needed) as the line /proc/self/maps
+// would show for it, so a range check compares like with like. Returns the
+// line's length as RenderVmaLine does.
+size_t RenderQueryLine(const abi::ProcmapQuery& q, const char* name, size_t name_len, char* buf,
+                       size_t cap);
 
 // The name the kernel shows for v ("" when none), without " (deleted)";
 // *deleted tells whether that suffix follows. Points into the model or at a

@@ -148,45 +148,231 @@ bool DescribeFd(int fd, FileDesc* d) {
   return true;
 }
 
-void* DoMmap(void* addr, size_t len, int prot, int flags, int fd, int64_t off) {
-  EventScope ev(Call::kMmap, U(addr), len, U(prot), U(flags), U(fd), U(off));
-  const int64_t r = RawSyscall6(kSysMmap, U(addr), len, U(prot), U(flags), U(fd), U(off));
+constexpr uint64_t kPageMask = 4095;
+
+uint64_t PageUp(uint64_t v) {
+  return v + kPageMask < v ? ~kPageMask : (v + kPageMask) & ~kPageMask;
+}
+
+// [addr, addr + len) rounded out to pages (saturating), for range checks.
+void SetPagesRange(EventScope& ev, uint64_t addr, uint64_t len) {
+  const uint64_t lo = addr & ~kPageMask;
+  const uint64_t hi = addr + len < addr ? ~kPageMask : PageUp(addr + len);
+  ev.SetRange(lo, hi);
+}
+
+// Each Sys* function issues one syscall through RawSyscall6 inside an
+// EventScope, applies the same call to the model and returns the kernel's
+// raw result (value or -errno). The exports and the dispatch handler share
+// them.
+
+int64_t SysMmap(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t off) {
+  EventScope ev(Call::kMmap, addr, len, U(prot), U(flags), U(fd), off);
+  const int64_t r = RawSyscall6(kSysMmap, addr, len, U(prot), U(flags), U(fd), off);
   if (ev.active()) {
     const bool anon = (flags & a::kMapAnonymous) != 0;
     MapArgs m;
-    m.addr = U(addr);
+    m.addr = addr;
     m.len = len;
     m.prot = prot;
     m.flags = flags;
     m.file = !anon && DescribeFd(fd, &g_desc) ? &g_desc : nullptr;
-    m.offset = U(off);
+    m.offset = off;
     const bool fixed = (flags & (a::kMapFixed | a::kMapFixedNoreplace)) != 0;
     const bool random = (flags & a::kMap32Bit) != 0 && !fixed;
     if (random && !IsError(r)) m.kernel_addr = U(r);
+    if (!IsError(r)) ev.LearnAnon(U(r), U(r) + len);
     const Outcome o = ev.model().Map(m);
     const int type = flags & a::kMapType;
     if (!IsError(r) && anon && (type == a::kMapShared || type == a::kMapSharedValidate)) {
       ev.LearnShmemInode(U(r));
     }
+    SetPagesRange(ev, IsError(r) ? addr : U(r), len);
     ev.Finish(r, o, /*placement_ok=*/!random);
   }
-  return PtrResult(r);
+  return r;
 }
 
-int DoProtect(Call call, void* addr, size_t len, int prot, int pkey) {
-  EventScope ev(call, U(addr), len, U(prot), U(static_cast<int64_t>(pkey)));
-  const int64_t r = pkey == -1 ? RawSyscall6(kSysMprotect, U(addr), len, U(prot))
-                               : RawSyscall6(kSysPkeyMprotect, U(addr), len, U(prot), U(pkey));
-  if (ev.active()) ev.Finish(r, ev.model().Protect(U(addr), len, prot, pkey));
-  return IntResult(r);
+int64_t SysMunmap(uint64_t addr, uint64_t len) {
+  EventScope ev(Call::kMunmap, addr, len);
+  const int64_t r = RawSyscall6(kSysMunmap, addr, len);
+  if (ev.active()) {
+    const Outcome o = ev.model().Unmap(addr, len);
+    SetPagesRange(ev, addr, len);
+    ev.Finish(r, o);
+  }
+  return r;
 }
 
-// glibc's __brk: the kernel returns the new break (the old one on failure).
+int64_t SysProtect(Call call, uint64_t addr, uint64_t len, int prot, int pkey) {
+  EventScope ev(call, addr, len, U(prot), U(static_cast<int64_t>(pkey)));
+  ev.LearnAnon(addr, addr + len);
+  const int64_t r = call == Call::kMprotect
+                        ? RawSyscall6(kSysMprotect, addr, len, U(prot))
+                        : RawSyscall6(kSysPkeyMprotect, addr, len, U(prot), U(pkey));
+  if (ev.active()) {
+    const Outcome o = ev.model().Protect(addr, len, prot, call == Call::kMprotect ? -1 : pkey);
+    // PROT_GROWSDOWN/UP extend the range to the VMA's end: check it whole.
+    if ((prot & (a::kProtGrowsdown | a::kProtGrowsup)) == 0) SetPagesRange(ev, addr, len);
+    ev.Finish(r, o);
+  }
+  return r;
+}
+
+int64_t SysMremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags,
+                  uint64_t new_addr) {
+  EventScope ev(Call::kMremap, old_addr, old_len, new_len, U(flags), new_addr);
+  ev.LearnAnon(old_addr, old_addr + (old_len > new_len ? old_len : new_len));
+  if ((flags & a::kMremapFixed) != 0) ev.LearnAnon(new_addr, new_addr + new_len);
+  const int64_t r = RawSyscall6(kSysMremap, old_addr, old_len, new_len, U(flags), new_addr);
+  if (ev.active()) {
+    const Outcome o = ev.model().Remap(old_addr, old_len, new_len, flags, new_addr);
+    // Two ranges (old and new): a range check covers one, so only an
+    // in-place resize gets one; a move gets the full compare.
+    if (!IsError(r) && U(r) == old_addr) {
+      SetPagesRange(ev, old_addr, old_len > new_len ? old_len : new_len);
+    }
+    ev.Finish(r, o);
+  }
+  return r;
+}
+
+int64_t SysMadvise(uint64_t addr, uint64_t len, int advice) {
+  EventScope ev(Call::kMadvise, addr, len, U(advice));
+  ev.LearnAnon(addr, addr + len);
+  const int64_t r = RawSyscall6(kSysMadvise, addr, len, U(advice));
+  if (ev.active()) {
+    const Outcome o = ev.model().Advise(addr, len, advice);
+    SetPagesRange(ev, addr, len);
+    ev.Finish(r, o);
+  }
+  return r;
+}
+
+// The kernel returns the new break (the old one on failure).
+int64_t SysBrk(uint64_t addr) {
+  EventScope ev(Call::kBrk, addr);
+  if (ev.active()) ev.LearnAnon(ev.model().brk() - 1, ev.model().brk());
+  const uint64_t before = ev.active() ? ev.model().brk() : 0;
+  const int64_t r = RawSyscall6(kSysBrk, addr);
+  if (ev.active()) {
+    const Outcome o = ev.model().Brk(addr);
+    const uint64_t lo = before < U(r) ? before : U(r);
+    const uint64_t hi = before < U(r) ? U(r) : before;
+    SetPagesRange(ev, lo, hi - lo);
+    ev.Finish(r, o);
+  }
+  return r;
+}
+
+int64_t SysLock(Call call, uint64_t addr, uint64_t len, int flags) {
+  EventScope ev(call, addr, len, U(flags));
+  ev.LearnAnon(addr, addr + len);
+  int64_t r;
+  if (call == Call::kMunlock) {
+    r = RawSyscall6(kSysMunlock, addr, len);
+  } else if (call == Call::kMlock) {
+    r = RawSyscall6(kSysMlock, addr, len);
+  } else {
+    r = RawSyscall6(kSysMlock2, addr, len, U(flags));
+  }
+  if (ev.active()) {
+    const Outcome o =
+        call == Call::kMunlock ? ev.model().Unlock(addr, len) : ev.model().Lock(addr, len, flags);
+    SetPagesRange(ev, addr, len);
+    ev.Finish(r, o);
+  }
+  return r;
+}
+
+int64_t SysLockAll(int flags) {
+  EventScope ev(Call::kMlockall, U(flags));
+  const int64_t r = RawSyscall6(kSysMlockall, U(flags));
+  if (ev.active()) ev.Finish(r, ev.model().LockAll(flags));
+  return r;
+}
+
+int64_t SysUnlockAll() {
+  EventScope ev(Call::kMunlockall, 0);
+  const int64_t r = RawSyscall6(kSysMunlockall);
+  if (ev.active()) ev.Finish(r, ev.model().UnlockAll());
+  return r;
+}
+
+int64_t SysSeal(uint64_t addr, uint64_t len, uint64_t flags) {
+  EventScope ev(Call::kMseal, addr, len, flags);
+  ev.LearnAnon(addr, addr + len);
+  const int64_t r = RawSyscall6(kSysMseal, addr, len, flags);
+  if (ev.active()) {
+    const Outcome o = ev.model().Seal(addr, len, flags);
+    SetPagesRange(ev, addr, len);
+    ev.Finish(r, o);
+  }
+  return r;
+}
+
+// Calls the model does not replay: counted, then the model is reseeded.
+int64_t SysUnmodelled(Call call, long nr, const uint64_t* args) {
+  EventScope ev(call, args[0], args[1], args[2], args[3], args[4], args[5]);
+  const int64_t r = RawSyscall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+  if (ev.active()) ev.FinishUnmodelled(r);
+  return r;
+}
+
+}  // namespace
+
+int64_t ModelledSyscall(long nr, const uint64_t* x, bool* handled) {
+  *handled = true;
+  switch (nr) {
+    case kSysMmap:
+      return SysMmap(x[0], x[1], static_cast<int>(x[2]), static_cast<int>(x[3]),
+                     static_cast<int>(x[4]), x[5]);
+    case kSysMunmap:
+      return SysMunmap(x[0], x[1]);
+    case kSysMprotect:
+      return SysProtect(Call::kMprotect, x[0], x[1], static_cast<int>(x[2]), -1);
+    case kSysPkeyMprotect:
+      return SysProtect(Call::kPkeyMprotect, x[0], x[1], static_cast<int>(x[2]),
+                        static_cast<int>(x[3]));
+    case kSysMremap:
+      return SysMremap(x[0], x[1], x[2], static_cast<int>(x[3]), x[4]);
+    case kSysMadvise:
+      return SysMadvise(x[0], x[1], static_cast<int>(x[2]));
+    case kSysBrk:
+      return SysBrk(x[0]);
+    case kSysMlock:
+      return SysLock(Call::kMlock, x[0], x[1], 0);
+    case kSysMlock2:
+      return SysLock(Call::kMlock2, x[0], x[1], static_cast<int>(x[2]));
+    case kSysMunlock:
+      return SysLock(Call::kMunlock, x[0], x[1], 0);
+    case kSysMlockall:
+      return SysLockAll(static_cast<int>(x[0]));
+    case kSysMunlockall:
+      return SysUnlockAll();
+    case kSysMseal:
+      return SysSeal(x[0], x[1], x[2]);
+    case kSysProcessMadvise:
+      // MADV_COLD/PAGEOUT/WILLNEED/COLLAPSE: no VMA changes, but counted.
+      return SysUnmodelled(Call::kProcessMadvise, nr, x);
+    case kSysShmat:
+      return SysUnmodelled(Call::kShmat, nr, x);
+    case kSysShmdt:
+      return SysUnmodelled(Call::kShmdt, nr, x);
+    case kSysRemapFilePages:
+      return SysUnmodelled(Call::kRemapFilePages, nr, x);
+    default:
+      *handled = false;
+      return -ENOSYS;
+  }
+}
+
+namespace {
+
+// glibc's __brk: sets __curbrk from the kernel's answer.
 int DoBrk(void* addr) {
-  EventScope ev(Call::kBrk, U(addr));
-  const int64_t r = RawSyscall6(kSysBrk, U(addr));
+  const int64_t r = SysBrk(U(addr));
   __curbrk = reinterpret_cast<void*>(r);
-  if (ev.active()) ev.Finish(r, ev.model().Brk(U(addr)));
   if (static_cast<uint64_t>(r) < U(addr)) {
     errno = ENOMEM;
     return -1;
@@ -203,35 +389,31 @@ int DoBrk(void* addr) {
 #define VMASHADOW_EXPORT extern "C" __attribute__((visibility("default")))
 
 using vmashadow::preload::Call;
-using vmashadow::preload::EventScope;
 using vmashadow::preload::IntResult;
 using vmashadow::preload::PtrResult;
-using vmashadow::preload::RawSyscall6;
 using vmashadow::preload::U;
 namespace pl = vmashadow::preload;
 
 VMASHADOW_EXPORT void* mmap(void* addr, size_t len, int prot, int flags, int fd, long off) {
-  return pl::DoMmap(addr, len, prot, flags, fd, off);
+  return PtrResult(pl::SysMmap(U(addr), len, prot, flags, fd, U(off)));
 }
 
 VMASHADOW_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, long off) {
-  return pl::DoMmap(addr, len, prot, flags, fd, off);
+  return PtrResult(pl::SysMmap(U(addr), len, prot, flags, fd, U(off)));
 }
 
 VMASHADOW_EXPORT int munmap(void* addr, size_t len) {
-  EventScope ev(Call::kMunmap, U(addr), len);
-  const int64_t r = RawSyscall6(pl::kSysMunmap, U(addr), len);
-  if (ev.active()) ev.Finish(r, ev.model().Unmap(U(addr), len));
-  return IntResult(r);
+  return IntResult(pl::SysMunmap(U(addr), len));
 }
 
 VMASHADOW_EXPORT int mprotect(void* addr, size_t len, int prot) {
-  return pl::DoProtect(Call::kMprotect, addr, len, prot, -1);
+  return IntResult(pl::SysProtect(Call::kMprotect, U(addr), len, prot, -1));
 }
 
 // glibc: pkey -1 is exactly mprotect.
 VMASHADOW_EXPORT int pkey_mprotect(void* addr, size_t len, int prot, int pkey) {
-  return pl::DoProtect(Call::kPkeyMprotect, addr, len, prot, pkey);
+  return IntResult(
+      pl::SysProtect(pkey == -1 ? Call::kMprotect : Call::kPkeyMprotect, U(addr), len, prot, pkey));
 }
 
 // glibc reads new_address only with MREMAP_FIXED.
@@ -243,20 +425,11 @@ VMASHADOW_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, in
     new_addr = va_arg(ap, void*);
     va_end(ap);
   }
-  EventScope ev(Call::kMremap, U(old_addr), old_len, new_len, U(flags), U(new_addr));
-  const int64_t r =
-      RawSyscall6(pl::kSysMremap, U(old_addr), old_len, new_len, U(flags), U(new_addr));
-  if (ev.active()) {
-    ev.Finish(r, ev.model().Remap(U(old_addr), old_len, new_len, flags, U(new_addr)));
-  }
-  return PtrResult(r);
+  return PtrResult(pl::SysMremap(U(old_addr), old_len, new_len, flags, U(new_addr)));
 }
 
 VMASHADOW_EXPORT int madvise(void* addr, size_t len, int advice) {
-  EventScope ev(Call::kMadvise, U(addr), len, U(advice));
-  const int64_t r = RawSyscall6(pl::kSysMadvise, U(addr), len, U(advice));
-  if (ev.active()) ev.Finish(r, ev.model().Advise(U(addr), len, advice));
-  return IntResult(r);
+  return IntResult(pl::SysMadvise(U(addr), len, advice));
 }
 
 VMASHADOW_EXPORT int brk(void* addr) { return pl::DoBrk(addr); }
@@ -279,43 +452,21 @@ VMASHADOW_EXPORT void* sbrk(intptr_t increment) {
 }
 
 VMASHADOW_EXPORT int mlock(const void* addr, size_t len) {
-  EventScope ev(Call::kMlock, U(addr), len);
-  const int64_t r = RawSyscall6(pl::kSysMlock, U(addr), len);
-  if (ev.active()) ev.Finish(r, ev.model().Lock(U(addr), len, 0));
-  return IntResult(r);
+  return IntResult(pl::SysLock(Call::kMlock, U(addr), len, 0));
 }
 
 VMASHADOW_EXPORT int mlock2(const void* addr, size_t len, unsigned int flags) {
-  EventScope ev(Call::kMlock2, U(addr), len, U(flags));
-  const int64_t r = RawSyscall6(pl::kSysMlock2, U(addr), len, U(flags));
-  if (ev.active()) ev.Finish(r, ev.model().Lock(U(addr), len, static_cast<int>(flags)));
-  return IntResult(r);
+  return IntResult(pl::SysLock(Call::kMlock2, U(addr), len, static_cast<int>(flags)));
 }
 
 VMASHADOW_EXPORT int munlock(const void* addr, size_t len) {
-  EventScope ev(Call::kMunlock, U(addr), len);
-  const int64_t r = RawSyscall6(pl::kSysMunlock, U(addr), len);
-  if (ev.active()) ev.Finish(r, ev.model().Unlock(U(addr), len));
-  return IntResult(r);
+  return IntResult(pl::SysLock(Call::kMunlock, U(addr), len, 0));
 }
 
-VMASHADOW_EXPORT int mlockall(int flags) {
-  EventScope ev(Call::kMlockall, U(flags));
-  const int64_t r = RawSyscall6(pl::kSysMlockall, U(flags));
-  if (ev.active()) ev.Finish(r, ev.model().LockAll(flags));
-  return IntResult(r);
-}
+VMASHADOW_EXPORT int mlockall(int flags) { return IntResult(pl::SysLockAll(flags)); }
 
-VMASHADOW_EXPORT int munlockall(void) {
-  EventScope ev(Call::kMunlockall, 0);
-  const int64_t r = RawSyscall6(pl::kSysMunlockall);
-  if (ev.active()) ev.Finish(r, ev.model().UnlockAll());
-  return IntResult(r);
-}
+VMASHADOW_EXPORT int munlockall(void) { return IntResult(pl::SysUnlockAll()); }
 
 VMASHADOW_EXPORT int mseal(void* addr, size_t len, unsigned long flags) {
-  EventScope ev(Call::kMseal, U(addr), len, U(flags));
-  const int64_t r = RawSyscall6(pl::kSysMseal, U(addr), len, U(flags));
-  if (ev.active()) ev.Finish(r, ev.model().Seal(U(addr), len, flags));
-  return IntResult(r);
+  return IntResult(pl::SysSeal(U(addr), len, flags));
 }

@@ -22,7 +22,9 @@
 #include "core/linux_abi.h"
 #include "core/maps_text.h"
 #include "core/system_facts.h"
+#include "preload/output.h"
 #include "preload/raw_syscall.h"
+#include "preload/sud.h"
 
 namespace vmashadow::preload {
 namespace {
@@ -42,10 +44,13 @@ enum class CheckMode { kOff, kExit, kEvery, kEveryN };
 struct Counters {
   uint64_t events[static_cast<int>(Call::kCount)];
   uint64_t events_total;
+  uint64_t trapped;      // of which seen through Syscall User Dispatch
   uint64_t passthrough;  // calls re-entered or made while not ready
-  uint64_t checks;
+  uint64_t checks;       // full compares
+  uint64_t range_checks;
   uint64_t divergences;
   uint64_t resyncs;
+  uint64_t unexplained;
   uint64_t results;
   uint64_t results_hit;
   uint64_t placement_predicted;
@@ -55,17 +60,48 @@ struct Counters {
   uint64_t records;
 };
 
+// The first few divergences and unexplained changes, kept for the report.
+constexpr int kMaxSamples = 8;
+struct Sample {
+  uint64_t event;
+  Text<200> call;
+  Text<48> what;
+  Text<400> model;
+  Text<400> kernel;
+};
+
 // ---------------------------------------------------------------------------
 // Global state: plain data only (no constructors run at load).
 
 bool g_ready = false;
 bool g_dirty = false;
+bool g_strict = false;
+bool g_quiet = false;
+bool g_log_events = false;  // VMASHADOW_LOG_EVENTS=1: one stderr line per event
+bool g_follow_children = true;
+bool g_use_sud = true;
+bool g_sud_armed = false;
+bool g_report_written = false;
 CheckMode g_check = CheckMode::kExit;
 uint64_t g_check_every = 0;
 int g_lock = 0;
-int g_maps_fd = -1;  // /proc/self/maps, for PROCMAP_QUERY
+int g_maps_fd = -1;     // /proc/self/maps, for PROCMAP_QUERY
+int g_pagemap_fd = -1;  // /proc/self/pagemap, for PAGEMAP_SCAN
 int g_lockall_future = 0;
+int g_owner_pid = 0;
+int g_parent_pid = 0;
 Counters g_count;
+Sample g_div_samples[kMaxSamples];
+Sample g_unexplained_samples[kMaxSamples];
+uint32_t g_notes_done = 0;
+
+char g_report_dir[2048];
+char g_cmdline[4096];
+size_t g_cmdline_len = 0;
+char g_kernel_release[65];
+char g_query_name[4096 + 16];
+char g_line_model[4096 + 256];
+char g_line_kernel[4096 + 256];
 
 char* g_region = nullptr;
 char* g_kmaps = nullptr;
@@ -79,10 +115,13 @@ MmParams g_params;
 
 __thread bool t_in_hook __attribute__((tls_model("initial-exec"))) = false;
 __thread uint64_t t_fork_mask __attribute__((tls_model("initial-exec"))) = 0;
+__thread bool t_fork_locked __attribute__((tls_model("initial-exec"))) = false;
+__thread bool t_trapped __attribute__((tls_model("initial-exec"))) = false;
 
 const char* const kCallNames[] = {
-    "mmap",  "munmap", "mprotect", "pkey_mprotect", "mremap",     "madvise", "brk",
-    "mlock", "mlock2", "munlock",  "mlockall",      "munlockall", "mseal",
+    "mmap",  "munmap",          "mprotect", "pkey_mprotect", "mremap",           "madvise",
+    "brk",   "mlock",           "mlock2",   "munlock",       "mlockall",         "munlockall",
+    "mseal", "process_madvise", "shmat",    "shmdt",         "remap_file_pages",
 };
 static_assert(sizeof(kCallNames) / sizeof(kCallNames[0]) == static_cast<size_t>(Call::kCount));
 
@@ -91,8 +130,13 @@ static_assert(sizeof(kCallNames) / sizeof(kCallNames[0]) == static_cast<size_t>(
 
 constexpr int kSigSetmask = 2;
 
+// Blocks every signal but SIGSYS: a trapped syscall with SIGSYS blocked
+// kills the process, and the application runs between AtforkPrepare and the
+// fork it prepares.
+constexpr uint64_t kSigsysBit = uint64_t{1} << (31 - 1);
+
 uint64_t BlockAllSignals() {
-  uint64_t all = ~uint64_t{0};
+  uint64_t all = ~kSigsysBit;
   uint64_t old = 0;
   RawSyscall6(kSysRtSigprocmask, kSigSetmask, U(&all), U(&old), sizeof(uint64_t));
   return old;
@@ -117,71 +161,6 @@ void LockAcquire() {
 }
 
 void LockRelease() { __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE); }
-
-// ---------------------------------------------------------------------------
-// Allocation-free output to stderr.
-
-class Writer {
- public:
-  ~Writer() { Flush(); }
-  Writer& Mem(const char* s, size_t n) {
-    for (size_t i = 0; i < n; ++i) {
-      if (len_ == sizeof(buf_)) Flush();
-      buf_[len_++] = s[i];
-    }
-    return *this;
-  }
-  Writer& Str(const char* s) { return Mem(s, strlen(s)); }
-  Writer& Ch(char c) { return Mem(&c, 1); }
-  Writer& Udec(uint64_t v) {
-    char tmp[24];
-    int n = 0;
-    do {
-      tmp[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    while (n > 0) Ch(tmp[--n]);
-    return *this;
-  }
-  Writer& Dec(int64_t v) {
-    if (v < 0) {
-      Ch('-');
-      return Udec(uint64_t{0} - static_cast<uint64_t>(v));
-    }
-    return Udec(static_cast<uint64_t>(v));
-  }
-  Writer& Hex(uint64_t v) {
-    char tmp[16];
-    int n = 0;
-    do {
-      tmp[n++] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v != 0);
-    Str("0x");
-    while (n > 0) Ch(tmp[--n]);
-    return *this;
-  }
-  // A syscall result: -errno in decimal, anything else in hex.
-  Writer& Ret(int64_t v) { return v < 0 && v >= -4095 ? Dec(v) : Hex(static_cast<uint64_t>(v)); }
-  // The text up to (not including) the first '\n'.
-  Writer& Line(const char* s, size_t n) {
-    const void* nl = memchr(s, '\n', n);
-    return Mem(s, nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - s) : n);
-  }
-  void Flush() {
-    size_t off = 0;
-    while (off < len_) {
-      const int64_t r = RawWrite(2, buf_ + off, len_ - off);
-      if (r <= 0) break;
-      off += static_cast<size_t>(r);
-    }
-    len_ = 0;
-  }
-
- private:
-  size_t len_ = 0;
-  char buf_[1024];
-};
 
 // ---------------------------------------------------------------------------
 // Reading /proc.
@@ -381,15 +360,102 @@ bool NextLine(const char* text, size_t len, size_t* pos, const char** line, size
   return true;
 }
 
-void PrintEvent(Writer& w, Call call, const uint64_t* args) {
-  w.Str(kCallNames[static_cast<int>(call)]).Ch('(');
+// "mmap(0x0, 0x1000, …)": the event as text, for records and samples.
+template <typename Out>
+void PutEvent(Out& out, Call call, const uint64_t* args) {
+  out.Add(kCallNames[static_cast<int>(call)]).Add("(");
   int nargs = 6;
   while (nargs > 1 && args[nargs - 1] == 0) --nargs;
   for (int i = 0; i < nargs; ++i) {
-    if (i > 0) w.Str(", ");
-    w.Hex(args[i]);
+    if (i > 0) out.Add(", ");
+    out.Hex(args[i]);
   }
-  w.Ch(')');
+  out.Add(")");
+}
+
+size_t LineLen(const char* s, size_t n) {
+  const void* nl = memchr(s, '\n', n);
+  return nl != nullptr ? static_cast<size_t>(static_cast<const char*>(nl) - s) : n;
+}
+
+void StrictAbort();
+
+// The model's hidden state (VmFlags, anon_vma, fork child) of the VMA a maps
+// line starts at and of its neighbours: what decides merges.
+void DescribeModelAt(Writer& w, const char* line, size_t len) {
+  const char* p = line;
+  uint64_t start = 0;
+  if (!ParseHex(p, line + len, &start)) return;
+  const Vma* v = g_model->FindVma(start);
+  if (v == nullptr) return;
+  const Vma* around[3] = {v->prev, v, v->next};
+  for (const Vma* x : around) {
+    if (x == nullptr) continue;
+    char flags[128];
+    const size_t n = RenderVmFlags(x->flags, flags, sizeof(flags));
+    w.Str("  model vma ").Hex(x->start).Ch('-').Hex(x->end).Str(" VmFlags: ");
+    w.Mem(flags, n < sizeof(flags) ? n : sizeof(flags)).Str(" anon_vma=").Udec(x->anon.anon_vma);
+    w.Str(x->anon.fork_child ? " fork_child" : "").Ch('\n');
+  }
+}
+
+// Counts a divergence, keeps a sample, prints a record (the first few), and
+// marks the model for resynchronisation. call == nullptr: at exit.
+void RecordDivergence(const Call* call, const uint64_t* args, const char* what, const char* model,
+                      size_t model_len, const char* kernel, size_t kernel_len) {
+  ++g_count.divergences;
+  Text<200> ev;
+  if (call != nullptr) {
+    PutEvent(ev, *call, args);
+  } else {
+    ev.Add("exit");
+  }
+  if (g_count.divergences <= kMaxSamples) {
+    Sample& s = g_div_samples[g_count.divergences - 1];
+    s.event = g_count.events_total;
+    s.call.Clear();
+    s.call.Add(ev.c_str());
+    s.what.Clear();
+    s.what.Add(what);
+    s.model.Clear();
+    s.model.Add(model, LineLen(model, model_len));
+    s.kernel.Clear();
+    s.kernel.Add(kernel, LineLen(kernel, kernel_len));
+  }
+  if (g_count.records++ < kMaxRecords) {
+    Writer w;
+    w.Str("vmashadow: divergence #").Udec(g_count.divergences).Str(" after event ");
+    w.Udec(g_count.events_total).Ch(' ').Str(ev.c_str()).Str(", ").Str(what);
+    w.Str(" (profile ").Str(g_model->profile().name).Str(")\n  model:  ");
+    w.Line(model, model_len).Str("\n  kernel: ").Line(kernel, kernel_len).Ch('\n');
+    DescribeModelAt(w, model, model_len);
+  }
+  g_dirty = true;
+  if (g_strict) StrictAbort();
+}
+
+void RecordUnexplained(const char* what, uint64_t lo, uint64_t hi) {
+  ++g_count.unexplained;
+  if (g_count.unexplained <= kMaxSamples) {
+    Sample& s = g_unexplained_samples[g_count.unexplained - 1];
+    s.event = g_count.events_total;
+    s.what.Clear();
+    s.what.Add(what);
+    s.model.Clear();
+    s.model.Hex(lo).Add("-").Hex(hi);
+  }
+}
+
+// The main stack grows without a syscall: take its new start from the
+// kernel and count the change as unexplained.
+void ReconcileStack(uint64_t kernel_start) {
+  const uint64_t ss = g_model->start_stack();
+  const Vma* v = ss != 0 ? g_model->FindVma(ss) : nullptr;
+  if (v == nullptr || kernel_start == 0 || v->start <= kernel_start) return;
+  const uint64_t old = v->start;
+  if (g_model->ReconcileGrowsdown(ss, kernel_start) == 0) {
+    RecordUnexplained("stack growth", kernel_start, old);
+  }
 }
 
 // Compares the model's rendering with /proc/self/maps. On a difference:
@@ -400,59 +466,268 @@ void FullCompare(const Call* call, const uint64_t* args) {
   if (kn <= 0) return;
   ++g_count.checks;
   const size_t klen = static_cast<size_t>(kn);
-  // The main stack grows without a syscall: take its start from the kernel.
   const uint64_t ss = g_model->start_stack();
-  if (ss != 0) {
-    const uint64_t kstart = KernelVmaStart(g_kmaps, klen, ss);
-    const Vma* v = g_model->FindVma(ss);
-    if (kstart != 0 && v != nullptr && v->start > kstart) {
-      (void)g_model->ReconcileGrowsdown(ss, kstart);
-    }
-  }
+  if (ss != 0) ReconcileStack(KernelVmaStart(g_kmaps, klen, ss));
   const size_t mlen = RenderMaps(*g_model, g_mmaps, kMapsCap);
   if (mlen == klen && memcmp(g_mmaps, g_kmaps, klen) == 0) return;
-  ++g_count.divergences;
-  if (g_count.records++ < kMaxRecords) {
-    size_t mp = 0;
-    size_t kp = 0;
-    const char* ml = nullptr;
-    const char* kl = nullptr;
-    size_t mll = 0;
-    size_t kll = 0;
-    bool mh = false;
-    bool kh = false;
-    uint64_t line = 0;
-    do {
-      ++line;
-      mh = NextLine(g_mmaps, mlen < kMapsCap ? mlen : kMapsCap - 1, &mp, &ml, &mll);
-      kh = NextLine(g_kmaps, klen, &kp, &kl, &kll);
-    } while (mh && kh && mll == kll && memcmp(ml, kl, mll) == 0);
-    Writer w;
-    w.Str("vmashadow: divergence #").Udec(g_count.divergences).Str(" after ");
-    if (call != nullptr) {
-      w.Str("event ").Udec(g_count.events_total).Ch(' ');
-      PrintEvent(w, *call, args);
-    } else {
-      w.Str("exit");
-    }
-    w.Str(", line ").Udec(line).Str("\n  model:  ");
-    if (mh) {
-      w.Mem(ml, mll);
-    } else {
-      w.Str("(end)");
-    }
-    w.Str("\n  kernel: ");
-    if (kh) {
-      w.Mem(kl, kll);
-    } else {
-      w.Str("(end)");
-    }
-    w.Ch('\n');
-  }
+  size_t mp = 0;
+  size_t kp = 0;
+  const char* ml = "(end)";
+  const char* kl = "(end)";
+  size_t mll = 5;
+  size_t kll = 5;
+  bool mh = false;
+  bool kh = false;
+  uint64_t line = 0;
+  do {
+    ++line;
+    mh = NextLine(g_mmaps, mlen < kMapsCap ? mlen : kMapsCap - 1, &mp, &ml, &mll);
+    kh = NextLine(g_kmaps, klen, &kp, &kl, &kll);
+  } while (mh && kh && mll == kll && memcmp(ml, kl, mll) == 0);
+  if (!mh) ml = "(end)", mll = 5;
+  if (!kh) kl = "(end)", kll = 5;
+  Text<48> what;
+  what.Add("maps line ").Udec(line);
+  RecordDivergence(call, args, what.c_str(), ml, mll, kl, kll);
   Resync();
 }
 
+// One PROCMAP_QUERY: the kernel's VMA covering addr or the next one, as a
+// maps line in g_line_kernel. Returns the line length, 0 when there is none
+// (or the ioctl is unavailable: *ok false).
+size_t QueryKernelLine(uint64_t addr, abi::ProcmapQuery* q, bool* ok) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    memset(q, 0, sizeof(*q));
+    q->size = sizeof(*q);
+    q->query_flags = abi::kProcmapQueryCoveringOrNext;
+    q->query_addr = addr;
+    q->vma_name_addr = U(g_query_name);
+    q->vma_name_size = sizeof(g_query_name);
+    const int64_t r = RawSyscall6(kSysIoctl, U(g_maps_fd), abi::kProcmapQueryIoctl, U(q));
+    if (r == 0) {
+      *ok = true;
+      return RenderQueryLine(*q, g_query_name, q->vma_name_size, g_line_kernel,
+                             sizeof(g_line_kernel));
+    }
+    if (r == -ENOENT) {
+      *ok = true;
+      return 0;
+    }
+    if (r != -EBADF && r != -ENOTTY) break;
+    // The application may have closed our fd (and may own that number now:
+    // never close it): open a fresh one once.
+    g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
+  }
+  *ok = false;
+  return 0;
+}
+
+// The range check after one event: the VMAs meeting [lo, hi) plus one on
+// each side, model against PROCMAP_QUERY (start, end, perms, offset, dev,
+// inode, name: the whole maps line). Falls back to a full compare when the
+// ioctl is unavailable.
+void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args) {
+  ++g_count.range_checks;
+  // Start at the VMA before lo (the model's view of it).
+  Vma* prev = nullptr;
+  (void)g_model->tree().FindVmaPrev(lo, &prev);
+  uint64_t addr = prev != nullptr ? prev->start : 0;
+  int after = 0;
+  for (int guard = 0; guard < 100000; ++guard) {
+    abi::ProcmapQuery q;
+    bool ok = false;
+    const size_t klen = QueryKernelLine(addr, &q, &ok);
+    if (!ok) {
+      FullCompare(call, args);
+      return;
+    }
+    const Vma* mv = g_model->FindVma(addr);
+    if (klen != 0 && mv != nullptr && (mv->flags & kVmGrowsdown) != 0 && q.vma_end == mv->end &&
+        q.vma_start < mv->start) {
+      ReconcileStack(q.vma_start);
+      mv = g_model->FindVma(addr);
+    }
+    const size_t mlen =
+        mv != nullptr ? RenderVmaLine(*g_model, *mv, g_line_model, sizeof(g_line_model)) : 0;
+    if (klen == 0 && mlen == 0) return;
+    if (klen != mlen || memcmp(g_line_kernel, g_line_model, klen) != 0) {
+      RecordDivergence(call, args, "range check", mlen != 0 ? g_line_model : "(none)",
+                       mlen != 0 ? mlen : 6, klen != 0 ? g_line_kernel : "(none)",
+                       klen != 0 ? klen : 6);
+      Resync();
+      return;
+    }
+    if (q.vma_start >= hi && ++after >= 1) return;
+    addr = q.vma_end;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The JSON report.
+
+template <size_t N>
+void ReportPath(Text<N>* out, int pid, const char* suffix) {
+  out->Clear();
+  out->Add(g_report_dir).Add("/").Udec(static_cast<uint64_t>(pid)).Add(suffix);
+}
+
+const char* CheckName() {
+  switch (g_check) {
+    case CheckMode::kOff:
+      return "off";
+    case CheckMode::kExit:
+      return "exit";
+    case CheckMode::kEvery:
+      return "every";
+    case CheckMode::kEveryN:
+      return nullptr;
+  }
+  return "exit";
+}
+
+void WriteSamples(Writer& w, const Sample* samples, uint64_t n, bool divergence) {
+  w.Ch('[');
+  for (uint64_t i = 0; i < n && i < kMaxSamples; ++i) {
+    const Sample& s = samples[i];
+    if (i > 0) w.Ch(',');
+    w.Ch('{').Key("event", true).Udec(s.event);
+    if (divergence) {
+      w.Key("call").Json(s.call.c_str()).Key("what").Json(s.what.c_str());
+      w.Key("model").Json(s.model.c_str()).Key("kernel").Json(s.kernel.c_str());
+    } else {
+      w.Key("what").Json(s.what.c_str()).Key("range").Json(s.model.c_str());
+    }
+    w.Ch('}');
+  }
+  w.Ch(']');
+}
+
+// Writes DIR/<pid>.json atomically (tmp file + rename). Lock-free and
+// allocation-free, so the fatal-signal path can use it; counters may be
+// read mid-update there (the report then says complete: false).
+void WriteReport(const char* reason, bool complete) {
+  if (g_report_dir[0] == '\0' || g_model == nullptr) return;
+  const int pid = static_cast<int>(RawSyscall6(kSysGetpid));
+  Text<2100> tmp;
+  Text<2100> final_path;
+  ReportPath(&tmp, pid, ".json.tmp");
+  ReportPath(&final_path, pid, ".json");
+  constexpr int kOWronly = 1, kOCreat = 0100, kOTrunc = 01000;
+  const int fd =
+      static_cast<int>(RawSyscall6(kSysOpenat, U(static_cast<int64_t>(kAtFdcwd)), U(tmp.c_str()),
+                                   U(kOWronly | kOCreat | kOTrunc | kOCloexec), 0644));
+  if (fd < 0) return;
+  bool ok = true;
+  {
+    Writer w(fd);
+    w.Ch('{').Key("pid", true).Udec(static_cast<uint64_t>(pid));
+    w.Key("parent_pid").Udec(static_cast<uint64_t>(g_parent_pid));
+    w.Key("argv").Ch('[');
+    size_t p = 0;
+    int nargs = 0;
+    while (p < g_cmdline_len && nargs < 64) {
+      const size_t n = strnlen(g_cmdline + p, g_cmdline_len - p);
+      if (nargs++ > 0) w.Ch(',');
+      w.Json(g_cmdline + p, n);
+      p += n + 1;
+    }
+    w.Ch(']');
+    w.Key("kernel").Json(g_kernel_release);
+    w.Key("kernel_profile").Json(g_model->profile().name);
+    w.Key("backend").Json(g_sud_armed ? "sud" : "wrappers");
+    w.Key("check");
+    if (const char* c = CheckName(); c != nullptr) {
+      w.Json(c);
+    } else {
+      Text<24> n;
+      n.Udec(g_check_every);
+      w.Json(n.c_str());
+    }
+    w.Key("events").Udec(g_count.events_total);
+    w.Key("events_by_call").Ch('{');
+    for (int i = 0; i < static_cast<int>(Call::kCount); ++i) {
+      w.Key(kCallNames[i], i == 0).Udec(g_count.events[i]);
+    }
+    w.Ch('}');
+    w.Key("trapped").Udec(g_count.trapped);
+    w.Key("checks").Udec(g_count.checks);
+    w.Key("range_checks").Udec(g_count.range_checks);
+    w.Key("divergences").Udec(g_count.divergences);
+    w.Key("divergence_samples");
+    WriteSamples(w, g_div_samples, g_count.divergences, true);
+    w.Key("resyncs").Udec(g_count.resyncs);
+    w.Key("unexplained").Udec(g_count.unexplained);
+    w.Key("unexplained_samples");
+    WriteSamples(w, g_unexplained_samples, g_count.unexplained, false);
+    w.Key("placement_predicted").Udec(g_count.placement_predicted);
+    w.Key("placement_hit").Udec(g_count.placement_hit);
+    w.Key("errno_predicted").Udec(g_count.errno_predicted);
+    w.Key("errno_hit").Udec(g_count.errno_hit);
+    w.Key("results").Udec(g_count.results);
+    w.Key("results_hit").Udec(g_count.results_hit);
+    w.Key("passthrough").Udec(g_count.passthrough);
+    w.Key("final_map_count").Udec(g_model->map_count());
+    w.Key("exit_reason").Json(reason);
+    w.Key("complete").Str(complete ? "true" : "false");
+    w.Str("}\n");
+    ok = w.Flush();
+  }
+  RawClose(fd);
+  if (ok) {
+    RawSyscall6(kSysRename, U(tmp.c_str()), U(final_path.c_str()));
+  } else {
+    RawSyscall6(kSysUnlink, U(tmp.c_str()));
+  }
+}
+
+// A new image of a pid that already reported (it called execve): keep the
+// old image's report as <pid>.exec<k>.json.
+void KeepEarlierImageReport(int pid) {
+  Text<2100> from;
+  ReportPath(&from, pid, ".json");
+  for (uint64_t k = 1; k < 100; ++k) {
+    Text<2100> to;
+    Text<32> suffix;
+    suffix.Add(".exec").Udec(k).Add(".json");
+    ReportPath(&to, pid, suffix.c_str());
+    constexpr int kRenameNoreplace = 1;
+    const int64_t r =
+        RawSyscall6(kSysRenameat2, U(static_cast<int64_t>(kAtFdcwd)), U(from.c_str()),
+                    U(static_cast<int64_t>(kAtFdcwd)), U(to.c_str()), U(kRenameNoreplace));
+    if (r != -EEXIST) return;
+  }
+}
+
+constexpr int kSigAbrt = 6;
+constexpr int kSigDfl = 0;
+
+struct KernelSigaction {
+  uint64_t handler;
+  uint64_t flags;
+  uint64_t restorer;
+  uint64_t mask;
+};
+
+void ResetAndRaise(int sig) {
+  KernelSigaction dfl{kSigDfl, 0, 0, 0};
+  RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
+  uint64_t unblock = uint64_t{1} << (sig - 1);
+  RawSyscall6(kSysRtSigprocmask, 1 /* SIG_UNBLOCK */, U(&unblock), 0, 8);
+  RawSyscall6(kSysTgkill, RawSyscall6(kSysGetpid), RawSyscall6(kSysGettid), U(sig));
+}
+
+// --strict: the first divergence ends the program (after its report).
+void StrictAbort() {
+  WriteReport("strict", true);
+  g_report_written = true;
+  Writer w;
+  w.Str("vmashadow: --strict: aborting the program at its first divergence\n");
+  w.Flush();
+  ResetAndRaise(kSigAbrt);
+}
+
 void PrintSummary() {
+  if (g_quiet) return;
   Writer w;
   w.Str("vmashadow: pid=").Dec(RawSyscall6(kSysGetpid));
   w.Str(" events=").Udec(g_count.events_total).Str(" [");
@@ -463,30 +738,57 @@ void PrintSummary() {
     first = false;
     w.Str(kCallNames[i]).Ch('=').Udec(g_count.events[i]);
   }
-  w.Str("] checks=").Udec(g_count.checks);
+  w.Str("] checks=").Udec(g_count.checks + g_count.range_checks);
   w.Str(" divergences=").Udec(g_count.divergences);
   w.Str(" resyncs=").Udec(g_count.resyncs);
   w.Str(" placement_hit=").Udec(g_count.placement_hit).Ch('/').Udec(g_count.placement_predicted);
   w.Str(" errno_hit=").Udec(g_count.errno_hit).Ch('/').Udec(g_count.errno_predicted);
   w.Str(" results_hit=").Udec(g_count.results_hit).Ch('/').Udec(g_count.results);
   w.Str(" passthrough=").Udec(g_count.passthrough);
+  w.Str(" unexplained=").Udec(g_count.unexplained);
+  w.Str(" trapped=").Udec(g_count.trapped);
   w.Str(" final_map_count=").Udec(g_model->map_count());
   w.Str(" check=");
-  switch (g_check) {
-    case CheckMode::kOff:
-      w.Str("off");
-      break;
-    case CheckMode::kExit:
-      w.Str("exit");
-      break;
-    case CheckMode::kEvery:
-      w.Str("every");
-      break;
-    case CheckMode::kEveryN:
-      w.Udec(g_check_every);
-      break;
+  if (const char* c = CheckName(); c != nullptr) {
+    w.Str(c);
+  } else {
+    w.Udec(g_check_every);
   }
-  w.Str(" (backend: exported wrappers only; glibc-internal calls are not seen)\n");
+  w.Str(g_sud_armed ? " backend=sud\n" : " backend=wrappers (glibc-internal calls are not seen)\n");
+}
+
+// ---------------------------------------------------------------------------
+// Fatal signals: leave a report (complete: false), then die as before.
+
+constexpr int kFatalSignals[] = {4 /* ILL */, 6 /* ABRT */, 7 /* BUS */, 8 /* FPE */,
+                                 11 /* SEGV */};
+
+void FatalSignal(int sig) {
+  Text<24> reason;
+  reason.Add("signal ").Udec(static_cast<uint64_t>(sig));
+  EmergencyReport(reason.c_str());
+  // Back to the default action; a synchronous fault re-faults on return,
+  // others are raised again.
+  KernelSigaction dfl{kSigDfl, 0, 0, 0};
+  RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
+  if (sig == kSigAbrt) ResetAndRaise(sig);
+}
+
+void InstallFatalHandlers() {
+  for (int sig : kFatalSignals) {
+    KernelSigaction old{};
+    if (RawSyscall6(kSysRtSigaction, U(sig), 0, U(&old), 8) != 0) continue;
+    if (old.handler != kSigDfl) continue;  // the program's (or inherited SIG_IGN)
+    KernelSigaction act{};
+    act.handler = U(&FatalSignal);
+    constexpr uint64_t kSaRestorer = 0x04000000, kSaNodefer = 0x40000000, kSaResethand = 0x80000000,
+                       kSaOnstack = 0x08000000;
+    act.flags = kSaRestorer | kSaNodefer | kSaResethand | kSaOnstack;
+    act.restorer = SudRestorer();
+    act.mask = 0;
+    RawSyscall6(kSysRtSigaction, U(sig), U(&act), 0, 8);
+    SudNoteOwnFatalHandler(sig);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -497,23 +799,18 @@ void PrintSummary() {
 void AtforkPrepare() {
   t_fork_mask = BlockAllSignals();
   LockAcquire();
+  t_fork_locked = true;
 }
 
 void AtforkParent() {
+  t_fork_locked = false;
   LockRelease();
   RestoreSignals(t_fork_mask);
 }
 
 void AtforkChild() {
-  g_lock = 0;
-  // The inherited /proc/self/maps fd still describes the parent.
-  if (g_maps_fd >= 0) RawClose(g_maps_fd);
-  g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
-  if (g_ready) {
-    g_model->ForkChild();
-    g_lockall_future = 0;
-    g_count = Counters{};
-  }
+  t_fork_locked = false;
+  ChildAfterFork();
   RestoreSignals(t_fork_mask);
 }
 
@@ -532,10 +829,55 @@ CheckMode ParseCheck(const char* s, uint64_t* every) {
   return CheckMode::kExit;
 }
 
+bool EnvIs(const char* name, const char* value) {
+  const char* v = getenv(name);
+  return v != nullptr && strcmp(v, value) == 0;
+}
+
+// False: this process is not to be watched (children not followed).
+bool ReadConfig() {
+  g_check = ParseCheck(getenv("VMASHADOW_CHECK"), &g_check_every);
+  g_strict = EnvIs("VMASHADOW_STRICT", "1");
+  g_quiet = EnvIs("VMASHADOW_QUIET", "1");
+  g_log_events = EnvIs("VMASHADOW_LOG_EVENTS", "1");
+  g_follow_children = !EnvIs("VMASHADOW_FOLLOW_CHILDREN", "no");
+  g_use_sud = !EnvIs("VMASHADOW_BACKEND", "wrappers");
+  g_report_dir[0] = '\0';
+  if (const char* d = getenv("VMASHADOW_REPORT_DIR"); d != nullptr && *d != '\0') {
+    const size_t n = strlen(d);
+    if (n < sizeof(g_report_dir)) memcpy(g_report_dir, d, n + 1);
+  }
+  if (!g_follow_children) {
+    const char* root = getenv("VMASHADOW_ROOT_PID");
+    uint64_t pid = 0;
+    const char* p = root;
+    if (root != nullptr && ParseDec(p, root + strlen(root), &pid) &&
+        static_cast<int64_t>(pid) != RawSyscall6(kSysGetpid)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The facts a report names: argv, kernel release, parent pid.
+void ReadIdentity() {
+  const int64_t n = ReadWhole("/proc/self/cmdline", g_cmdline, sizeof(g_cmdline));
+  g_cmdline_len = n > 0 ? static_cast<size_t>(n) : 0;
+  struct {
+    char sysname[65], nodename[65], release[65], version[65], machine[65], domain[65];
+  } uts;
+  if (RawSyscall6(kSysUname, U(&uts)) == 0) {
+    memcpy(g_kernel_release, uts.release, sizeof(g_kernel_release));
+    g_kernel_release[sizeof(g_kernel_release) - 1] = '\0';
+  }
+  g_parent_pid = static_cast<int>(RawSyscall6(kSysGetppid));
+  g_owner_pid = static_cast<int>(RawSyscall6(kSysGetpid));
+}
+
 __attribute__((constructor)) void Init() {
   if (getenv("VMASHADOW_DISABLE") != nullptr) return;
   if (getauxval(AT_SECURE) != 0) return;
-  g_check = ParseCheck(getenv("VMASHADOW_CHECK"), &g_check_every);
+  if (!ReadConfig()) return;
 
   const int64_t m =
       RawSyscall6(kSysMmap, 0, kRegionSize, abi::kProtRead | abi::kProtWrite,
@@ -553,6 +895,8 @@ __attribute__((constructor)) void Init() {
   // later use of the buffers changes nothing the model shows.
   g_region[0] = 0;
   g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
+  g_pagemap_fd = RawOpen("/proc/self/pagemap", kORdonly);
+  ReadIdentity();
 
   const int64_t mn = ReadWhole("/proc/self/maps", g_kmaps, kMapsCap);
   if (mn <= 0 || ReadParams(g_kmaps, static_cast<size_t>(mn), &g_params) != 0) {
@@ -571,23 +915,127 @@ __attribute__((constructor)) void Init() {
     w.Str("vmashadow: warning: the seeded model does not render as /proc/self/maps\n");
   }
   pthread_atfork(AtforkPrepare, AtforkParent, AtforkChild);
-  g_ready = true;
+  if (g_report_dir[0] != '\0') {
+    KeepEarlierImageReport(g_owner_pid);
+    WriteReport("running", false);  // a placeholder, in case we never finish
+  }
+  if (g_use_sud) {
+    const char* why = nullptr;
+    g_sud_armed = SudStart(&why);
+    if (!g_sud_armed) {
+      Writer w;
+      w.Str("vmashadow: Syscall User Dispatch unavailable (").Str(why);
+      w.Str("); only the exported wrappers are watched\n");
+    }
+  }
+  InstallFatalHandlers();
+  __atomic_store_n(&g_ready, true, __ATOMIC_RELEASE);
+}
+
+// The image ends (exit, exit_group, or an execve that may still fail):
+// final check, report, and (not for execve) the stderr summary. A failing
+// execve loop (execvp over PATH) repeats nothing while no event happened.
+uint64_t g_exec_attempt_events = ~uint64_t{0};
+
+void EndImage(const char* reason) {
+  if (!g_ready || g_report_written) return;
+  const bool exec = strcmp(reason, "execve") == 0;
+  if (exec && g_exec_attempt_events == g_count.events_total) return;
+  if (g_dirty) Resync();
+  if (g_ready && g_check != CheckMode::kOff) FullCompare(nullptr, nullptr);
+  WriteReport(reason, true);
+  if (exec) {
+    g_exec_attempt_events = g_count.events_total;
+    return;
+  }
+  PrintSummary();
+  g_report_written = true;
 }
 
 __attribute__((destructor)) void Fini() {
+  if (!g_ready || RawSyscall6(kSysGetpid) != g_owner_pid) return;
   const uint64_t mask = BlockAllSignals();
   LockAcquire();
-  if (g_ready) {
-    if (g_dirty) Resync();
-    if (g_ready && g_check != CheckMode::kOff) FullCompare(nullptr, nullptr);
-    PrintSummary();
-    g_ready = false;
-  }
+  EndImage("exit");
+  g_ready = false;
   LockRelease();
   RestoreSignals(mask);
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------
+// The backend's entry points.
+
+bool ShadowReady() { return __atomic_load_n(&g_ready, __ATOMIC_ACQUIRE); }
+
+int ShadowOwnerPid() { return g_owner_pid; }
+
+void SetTrapped(bool trapped) { t_trapped = trapped; }
+
+void ForkLock() {
+  if (t_fork_locked) return;  // glibc's fork: AtforkPrepare holds it
+  LockAcquire();
+}
+
+void ForkUnlock() {
+  if (t_fork_locked) return;
+  LockRelease();
+}
+
+void ChildAfterFork() {
+  const int pid = static_cast<int>(RawSyscall6(kSysGetpid));
+  g_lock = 0;
+  if (pid == g_owner_pid) return;  // already done (the trap path ran first)
+  g_parent_pid = g_owner_pid;
+  g_owner_pid = pid;
+  // The inherited /proc/self/maps fd still describes the parent.
+  if (g_maps_fd >= 0) RawClose(g_maps_fd);
+  g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
+  if (g_pagemap_fd >= 0) RawClose(g_pagemap_fd);
+  g_pagemap_fd = RawOpen("/proc/self/pagemap", kORdonly);
+  if (!g_ready) return;
+  if (!g_follow_children) {
+    g_ready = false;
+    return;
+  }
+  g_model->ForkChild();
+  g_lockall_future = 0;
+  g_count = Counters{};
+  g_report_written = false;
+  if (g_report_dir[0] != '\0') WriteReport("running", false);
+  if (g_sud_armed) SudArmThisThread();
+}
+
+void ShadowDirty() {
+  if (g_ready) __atomic_store_n(&g_dirty, true, __ATOMIC_RELAXED);
+}
+
+void ImageEnding(const char* reason) {
+  if (!ShadowReady() || RawSyscall6(kSysGetpid) != g_owner_pid) return;
+  const uint64_t mask = BlockAllSignals();
+  LockAcquire();
+  EndImage(reason);
+  // After an execve that failed, this image goes on: later events still
+  // count, and its exit rewrites the report.
+  if (strcmp(reason, "execve") != 0) g_ready = false;
+  LockRelease();
+  RestoreSignals(mask);
+}
+
+void EmergencyReport(const char* reason) {
+  if (g_model == nullptr || g_report_written) return;
+  if (RawSyscall6(kSysGetpid) != g_owner_pid) return;
+  WriteReport(reason, false);
+  g_report_written = true;
+}
+
+void NoteOnce(int key, const char* text) {
+  const uint32_t bit = uint32_t{1} << (key & 31);
+  if ((__atomic_fetch_or(&g_notes_done, bit, __ATOMIC_RELAXED) & bit) != 0) return;
+  Writer w;
+  w.Str("vmashadow: ").Str(text).Ch('\n');
+}
 
 // ---------------------------------------------------------------------------
 // EventScope.
@@ -632,9 +1080,18 @@ EventScope::~EventScope() {
 
 AddressSpace& EventScope::model() { return *g_model; }
 
-void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok) {
-  ++g_count.events[static_cast<int>(call_)];
+namespace {
+
+void CountEvent(Call call) {
+  ++g_count.events[static_cast<int>(call)];
   ++g_count.events_total;
+  if (t_trapped) ++g_count.trapped;
+}
+
+}  // namespace
+
+void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok) {
+  CountEvent(call_);
   ++g_count.results;
   const bool err = kernel_ret < 0 || o.ret < 0;
   const bool hit = kernel_ret == o.ret;
@@ -653,46 +1110,107 @@ void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok)
   } else if (call_ == Call::kMunlockall && kernel_ret == 0) {
     g_lockall_future = 0;
   }
-  if (!hit && g_count.records++ < kMaxRecords) {
+  if (g_log_events) {
     Writer w;
-    w.Str("vmashadow: result differs at event ").Udec(g_count.events_total).Ch(' ');
-    PrintEvent(w, call_, args_);
-    w.Str(": kernel ").Ret(kernel_ret).Str(", model ").Ret(o.ret).Ch('\n');
+    Text<200> ev;
+    PutEvent(ev, call_, args_);
+    w.Str("vmashadow: event ").Udec(g_count.events_total).Ch(' ').Str(ev.c_str()).Str(" = ");
+    w.Ret(kernel_ret).Str(t_trapped ? " (trapped)\n" : "\n");
+  }
+  if (!hit) {
+    Writer w;
+    Text<200> ev;
+    PutEvent(ev, call_, args_);
+    if (g_count.records++ < kMaxRecords) {
+      w.Str("vmashadow: result differs at event ").Udec(g_count.events_total).Ch(' ');
+      w.Str(ev.c_str()).Str(": kernel ").Ret(kernel_ret).Str(", model ").Ret(o.ret).Ch('\n');
+    }
   }
   if (g_model->broken()) g_dirty = true;
-  bool check = false;
-  if (g_check == CheckMode::kEvery) {
-    check = true;
-  } else if (g_check == CheckMode::kEveryN) {
-    check = g_count.events_total % g_check_every == 0;
+  switch (g_check) {
+    case CheckMode::kEvery:
+      if (g_dirty) Resync();
+      if (!g_ready) break;
+      if (range_lo_ < range_hi_ && hit) {
+        RangeCheck(range_lo_, range_hi_, &call_, args_);
+      } else {
+        FullCompare(&call_, args_);
+      }
+      break;
+    case CheckMode::kEveryN:
+      if (g_count.events_total % g_check_every == 0) {
+        if (g_dirty) Resync();
+        if (g_ready) FullCompare(&call_, args_);
+      } else if (!hit) {
+        g_dirty = true;
+      }
+      break;
+    default:
+      // The model took another path than the kernel: it no longer mirrors it.
+      if (!hit) g_dirty = true;
+      break;
   }
-  if (check) {
-    if (g_dirty) Resync();
-    if (g_ready) FullCompare(&call_, args_);
-  } else if (!hit) {
-    // The model took another path than the kernel: it no longer mirrors it.
-    g_dirty = true;
+}
+
+void EventScope::FinishUnmodelled(int64_t kernel_ret) {
+  CountEvent(call_);
+  if (kernel_ret >= 0 || kernel_ret < -4095) g_dirty = true;
+}
+
+namespace {
+
+// One PAGEMAP_SCAN: is there a page in [lo, hi) whose categories, after
+// flipping `inverted`, include all of `mask`? -1 when the ioctl fails.
+int ScanPages(uint64_t lo, uint64_t hi, uint64_t mask, uint64_t inverted) {
+  abi::PageRegion region;
+  abi::PmScanArg arg;
+  memset(&arg, 0, sizeof(arg));
+  arg.size = sizeof(arg);
+  arg.start = lo;
+  arg.end = hi;
+  arg.vec = U(&region);
+  arg.vec_len = 1;
+  arg.max_pages = 1;
+  arg.category_mask = mask;
+  arg.category_inverted = inverted;
+  arg.return_mask = mask;
+  const int64_t r = RawSyscall6(kSysIoctl, U(g_pagemap_fd), abi::kPagemapScanIoctl, U(&arg));
+  if (r < 0) return -1;
+  return r > 0 ? 1 : 0;
+}
+
+// A private anonymous page (present, not page cache, not the zero page) or
+// a swapped one: the VMA has an anon_vma.
+bool KernelHasAnonPages(uint64_t lo, uint64_t hi) {
+  const uint64_t present_anon = abi::kPageIsPresent | abi::kPageIsFile | abi::kPageIsPfnZero;
+  const int a = ScanPages(lo, hi, present_anon, abi::kPageIsFile | abi::kPageIsPfnZero);
+  if (a != 0) return a > 0;
+  return ScanPages(lo, hi, abi::kPageIsSwapped, 0) > 0;
+}
+
+}  // namespace
+
+void EventScope::LearnAnon(uint64_t lo, uint64_t hi) {
+  if (!active_ || g_pagemap_fd < 0) return;
+  Vma* prev = nullptr;
+  Vma* v = g_model->tree().FindVmaPrev(lo, &prev);
+  if (prev != nullptr) v = prev;
+  for (; v != nullptr; v = v->next) {
+    const bool beyond = v->start >= hi;
+    if (v->anon.anon_vma == 0 && (v->flags & kVmMayShare) == 0 &&
+        v->special == SpecialKind::kNone && KernelHasAnonPages(v->start, v->end)) {
+      (void)g_model->MarkFaulted(v->start, false);
+    }
+    if (beyond) break;
   }
 }
 
 void EventScope::LearnShmemInode(uint64_t addr) {
-  using abi::ProcmapQuery;
-  constexpr uint64_t kProcmapQuery = abi::kProcmapQueryIoctl;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    ProcmapQuery q;
-    memset(&q, 0, sizeof(q));
-    q.size = sizeof(q);
-    q.query_addr = addr;
-    const int64_t r = RawSyscall6(kSysIoctl, U(g_maps_fd), kProcmapQuery, U(&q));
-    if (r == 0) {
-      if (q.vma_start <= addr && addr < q.vma_end && q.inode != 0) {
-        (void)g_model->SetShmemInode(addr, q.inode, q.dev_major, q.dev_minor);
-      }
-      return;
-    }
-    // The application may have closed our fd (and may own that number now:
-    // never close it): open a fresh one once.
-    g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
+  abi::ProcmapQuery q;
+  bool ok = false;
+  if (QueryKernelLine(addr, &q, &ok) != 0 && q.vma_start <= addr && addr < q.vma_end &&
+      q.inode != 0) {
+    (void)g_model->SetShmemInode(addr, q.inode, q.dev_major, q.dev_minor);
   }
 }
 

@@ -36,6 +36,10 @@ enum class Call : int {
   kMlockall,
   kMunlockall,
   kMseal,
+  kProcessMadvise,
+  kShmat,
+  kShmdt,
+  kRemapFilePages,
   kCount,
 };
 
@@ -58,13 +62,64 @@ class EventScope {
   // A MAP_SHARED|MAP_ANONYMOUS mapping now starts at addr: learn the shmem
   // inode the kernel gave it (PROCMAP_QUERY) and tell the model.
   void LearnShmemInode(uint64_t addr);
+  // Before a call whose outcome depends on anon state (merges, mremap's
+  // pgoff): gives every private VMA meeting [lo, hi) (and one neighbour on
+  // each side) that the kernel holds anonymous pages in an anon_vma in the
+  // model too. Pages are written without syscalls, so only the kernel
+  // knows (PAGEMAP_SCAN, stopping at the first such page).
+  void LearnAnon(uint64_t lo, uint64_t hi);
+  // A call the model does not replay (shmat, shmdt, remap_file_pages, …):
+  // counts it and resynchronises the model from the kernel before the next
+  // event or check.
+  void FinishUnmodelled(int64_t kernel_ret);
+  // The range [lo, hi) the event changed (for the `every` range check).
+  void SetRange(uint64_t lo, uint64_t hi) {
+    range_lo_ = lo;
+    range_hi_ = hi;
+  }
 
  private:
   Call call_;
   uint64_t args_[6];
+  uint64_t range_lo_ = 0;
+  uint64_t range_hi_ = 0;
   uint64_t saved_mask_ = 0;
   bool active_ = false;
 };
+
+// --- Used by the Syscall User Dispatch backend (sud.cc). ---
+
+// Runs one mm syscall the way the exported wrappers do (kernel call + model
+// update under the lock) and returns the kernel's raw result. *handled is
+// false when nr is not a memory-mapping call.
+int64_t ModelledSyscall(long nr, const uint64_t* a, bool* handled);
+
+// True once the preload is seeded and watching this process.
+bool ShadowReady();
+// The process whose model this memory holds (differs from getpid() in a
+// CLONE_VM child such as posix_spawn's or vfork's).
+int ShadowOwnerPid();
+// Marks the events of this thread as trapped (for the per-backend counts).
+void SetTrapped(bool trapped);
+// Takes / releases the model lock around a fork done by the backend, so the
+// child's model is consistent. Signals must already be blocked.
+void ForkLock();
+void ForkUnlock();
+// In a fork child (its own memory): the model becomes the child's view, the
+// counters and the report start afresh; steps aside when children are not
+// followed. Idempotent per pid.
+void ChildAfterFork();
+// The process is about to leave this image: final check and the report
+// (reason: "exit_group" or "execve"). No-op in a CLONE_VM child.
+void ImageEnding(const char* reason);
+// A fatal signal: writes what we have (complete: false). Async-signal-safe,
+// takes no lock.
+void EmergencyReport(const char* reason);
+// The kernel changed the address space in a way we did not model (a 32-bit
+// call, prctl(PR_SET_VMA), mbind): resynchronise before the next event.
+void ShadowDirty();
+// Prints one line "vmashadow: <text>" to stderr, at most once per key.
+void NoteOnce(int key, const char* text);
 
 }  // namespace vmashadow::preload
 

@@ -3,7 +3,8 @@
 
 Usage: run_preloaded.py --lib LIB [--check MODE] [--zero-divergences]
                         [--expect-divergences N] [--exact-results]
-                        [--min-events N] -- PROGRAM ARGS...
+                        [--min-events N] [--backend sud|wrappers]
+                        -- PROGRAM ARGS...
 
 Fails unless the exit status and stdout are identical in both runs and every
 monitored process printed its "vmashadow:" summary on stderr. With
@@ -39,6 +40,7 @@ def main():
     ap.add_argument('--expect-divergences', type=int, default=None)
     ap.add_argument('--exact-results', action='store_true')
     ap.add_argument('--min-events', type=int, default=0)
+    ap.add_argument('--backend', default=None, help='VMASHADOW_BACKEND (sud, wrappers)')
     ap.add_argument('cmd', nargs=argparse.REMAINDER)
     args = ap.parse_args()
     cmd = args.cmd[1:] if args.cmd and args.cmd[0] == '--' else args.cmd
@@ -51,6 +53,8 @@ def main():
                 if k != 'LD_PRELOAD' and not k.startswith('VMASHADOW_')}
     plain = run(cmd, base_env)
     env = dict(base_env, LD_PRELOAD=os.path.abspath(args.lib), VMASHADOW_CHECK=args.check)
+    if args.backend:
+        env['VMASHADOW_BACKEND'] = args.backend
     shadowed = run(cmd, env)
     err = shadowed.stderr.decode(errors='replace')
     sys.stdout.write(err)

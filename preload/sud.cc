@@ -1,0 +1,465 @@
+// sud.cc — the Syscall User Dispatch backend (see sud.h for the design).
+//
+// Runs in a signal handler on the application's stack, possibly inside
+// malloc or with the program's locks held: no allocation, no libc calls
+// that may take locks, only raw syscalls (which are allowed because they
+// are issued from our own text). User memory the program hands to
+// rt_sigaction/rt_sigprocmask is copied with process_vm_readv/writev, so a
+// bad pointer gives the program EFAULT instead of crashing us.
+#include "preload/sud.h"
+
+#include <link.h>
+#include <signal.h>
+#include <ucontext.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "preload/raw_syscall.h"
+#include "preload/shadow.h"
+
+// The restorer and the clone continuation, in assembly: both run with the
+// application's registers and must issue their syscall from our text.
+//
+// vmashadow_restorer is byte for byte glibc's __restore_rt (mov $15, %rax;
+// syscall), which libgcc's unwinder and gdb recognise as a signal frame.
+//
+// vmashadow_clone_stub is entered (by our sigreturn) with the clone
+// arguments in place, rsp 136 bytes below the application's (past its red
+// zone) holding the return address; the child's stack argument was lowered
+// the same way with the same return address. Parent and child both
+// `ret $128`, landing after the application's syscall instruction with its
+// stack pointer. The child first arms dispatch for itself (a new task starts
+// without it), preserving every register the application may rely on.
+extern "C" void vmashadow_restorer();
+extern "C" void vmashadow_clone_stub();
+extern "C" __attribute__((visibility("hidden"), used)) void vmashadow_clone_child();
+
+__asm__(R"(
+  .text
+  .p2align 4
+  .globl vmashadow_restorer
+  .hidden vmashadow_restorer
+  .type vmashadow_restorer, @function
+vmashadow_restorer:
+  movq $15, %rax
+  syscall
+  hlt
+  .size vmashadow_restorer, .-vmashadow_restorer
+
+  .p2align 4
+  .globl vmashadow_clone_stub
+  .hidden vmashadow_clone_stub
+  .type vmashadow_clone_stub, @function
+vmashadow_clone_stub:
+  syscall
+  testq %rax, %rax
+  jnz 1f
+  pushq %rbp
+  movq %rsp, %rbp
+  andq $-16, %rsp
+  pushq %rdi
+  pushq %rsi
+  pushq %rdx
+  pushq %r10
+  pushq %r8
+  pushq %r9
+  pushq %rcx
+  pushq %r11
+  call vmashadow_clone_child
+  popq %r11
+  popq %rcx
+  popq %r9
+  popq %r8
+  popq %r10
+  popq %rdx
+  popq %rsi
+  popq %rdi
+  movq %rbp, %rsp
+  popq %rbp
+  xorl %eax, %eax
+1:
+  ret $128
+  .size vmashadow_clone_stub, .-vmashadow_clone_stub
+)");
+
+namespace vmashadow::preload {
+namespace {
+
+constexpr int kSigsys = 31;
+constexpr uint64_t kSigsysBit = uint64_t{1} << (kSigsys - 1);
+constexpr uint64_t kUnblockable = (uint64_t{1} << (9 - 1)) | (uint64_t{1} << (19 - 1));
+constexpr int kSysUserDispatch = 2;  // si_code
+constexpr uint32_t kAuditArchI386 = 0x40000003;
+constexpr long kX32Bit = 0x40000000;
+constexpr long kPrSetSyscallUserDispatch = 59;
+constexpr long kPrSysDispatchOn = 1;
+constexpr long kPrSetVma = 0x53564d41;
+constexpr char kSelectorBlock = 1;
+constexpr uint64_t kSaSiginfo = 4;
+constexpr uint64_t kSaRestorer = 0x04000000;
+constexpr uint64_t kSaNodefer = 0x40000000;
+constexpr uint64_t kCloneVm = 0x100;
+constexpr uint64_t kCloneVfork = 0x4000;
+constexpr uint64_t kSigchld = 17;
+constexpr uint64_t kSigDfl = 0;
+constexpr uint64_t kSigIgn = 1;
+constexpr uint64_t kRedZoneSkip = 136;  // 128-byte red zone + the return address
+
+struct KernelSigaction {
+  uint64_t handler;
+  uint64_t flags;
+  uint64_t restorer;
+  uint64_t mask;
+};
+
+uint64_t g_text_lo = 0;
+uint64_t g_text_len = 0;
+KernelSigaction g_app_sigsys;  // the program's view of SIGSYS
+uint64_t g_own_fatal = 0;      // signals whose handler is our report writer
+
+__thread char t_selector __attribute__((tls_model("initial-exec"))) = 0;
+__thread bool t_sigsys_blocked __attribute__((tls_model("initial-exec"))) = false;
+
+bool IsError(int64_t r) { return r < 0 && r >= -4095; }
+
+int64_t Getpid() { return RawSyscall6(kSysGetpid); }
+
+// Copies between our memory and the program's, EFAULT instead of a fault.
+int64_t SafeCopy(bool to_user, void* ours, uint64_t user, size_t n) {
+  struct {
+    uint64_t base;
+    uint64_t len;
+  } local{U(ours), n}, remote{user, n};
+  const int64_t r = RawSyscall6(to_user ? kSysProcessVmWritev : kSysProcessVmReadv, U(Getpid()),
+                                U(&local), 1, U(&remote), 1, 0);
+  if (r == static_cast<int64_t>(n)) return 0;
+  return IsError(r) ? (r == -EPERM || r == -ENOSYS ? -EFAULT : r) : -EFAULT;
+}
+
+void ArmThread() {
+  t_selector = kSelectorBlock;
+  RawSyscall6(kSysPrctl, kPrSetSyscallUserDispatch, kPrSysDispatchOn, g_text_lo, g_text_len,
+              U(&t_selector));
+}
+
+// ---------------------------------------------------------------------------
+// Signals, virtualised.
+
+// rt_sigaction: SIGSYS stays ours (the program's action is kept aside);
+// every other handler gets our restorer and never blocks SIGSYS.
+int64_t TrapSigaction(const uint64_t* a) {
+  const int sig = static_cast<int>(a[0]);
+  const uint64_t act = a[1];
+  const uint64_t oact = a[2];
+  if (a[3] != 8) return RawSyscall6(kSysRtSigaction, a[0], act, oact, a[3]);
+  KernelSigaction k{};
+  if (act != 0) {
+    if (const int64_t r = SafeCopy(false, &k, act, sizeof(k)); r != 0) return r;
+  }
+  if (sig == kSigsys) {
+    if (oact != 0) {
+      KernelSigaction old = g_app_sigsys;
+      if (const int64_t r = SafeCopy(true, &old, oact, sizeof(old)); r != 0) return r;
+    }
+    // A CLONE_VM child (posix_spawn's) resetting handlers shares our memory:
+    // it must not change the parent's view.
+    if (act != 0 && Getpid() == ShadowOwnerPid()) g_app_sigsys = k;
+    return 0;
+  }
+  const bool own = sig > 0 && sig < 64 && (g_own_fatal & (uint64_t{1} << sig)) != 0;
+  int64_t r;
+  if (act != 0) {
+    k.flags |= kSaRestorer;
+    k.restorer = U(&vmashadow_restorer);
+    k.mask &= ~kSigsysBit;
+    KernelSigaction old{};
+    r = RawSyscall6(kSysRtSigaction, a[0], U(&k), oact != 0 ? U(&old) : 0, 8);
+    if (r == 0 && own) __atomic_fetch_and(&g_own_fatal, ~(uint64_t{1} << sig), __ATOMIC_RELAXED);
+    if (r == 0 && oact != 0) {
+      if (own) old = KernelSigaction{};
+      r = SafeCopy(true, &old, oact, sizeof(old));
+    }
+  } else {
+    r = RawSyscall6(kSysRtSigaction, a[0], 0, oact, 8);
+    if (r == 0 && oact != 0 && own) {
+      KernelSigaction dfl{};
+      r = SafeCopy(true, &dfl, oact, sizeof(dfl));
+    }
+  }
+  return r;
+}
+
+// rt_sigprocmask from inside the handler would be undone by sigreturn, so
+// the new mask is written into the saved context; SIGSYS is never really
+// blocked (a trap with it blocked kills the process), only remembered.
+int64_t TrapSigprocmask(ucontext_t* uc, const uint64_t* a) {
+  const uint64_t how = a[0];
+  const uint64_t set = a[1];
+  const uint64_t oldset = a[2];
+  if (a[3] != 8) return RawSyscall6(kSysRtSigprocmask, a[0], a[1], a[2], a[3]);
+  uint64_t cur = 0;
+  memcpy(&cur, &uc->uc_sigmask, sizeof(cur));
+  if (t_sigsys_blocked) cur |= kSigsysBit;
+  uint64_t nset = 0;
+  if (set != 0) {
+    if (const int64_t r = SafeCopy(false, &nset, set, sizeof(nset)); r != 0) return r;
+    if (how > 2) return -EINVAL;
+  }
+  if (oldset != 0) {
+    if (const int64_t r = SafeCopy(true, &cur, oldset, sizeof(cur)); r != 0) return r;
+  }
+  if (set == 0) return 0;
+  uint64_t next = how == 0 ? (cur | nset) : how == 1 ? (cur & ~nset) : nset;
+  next &= ~kUnblockable;
+  t_sigsys_blocked = (next & kSigsysBit) != 0;
+  next &= ~kSigsysBit;
+  memcpy(&uc->uc_sigmask, &next, sizeof(next));
+  return 0;
+}
+
+// A SIGSYS that is not a dispatch trap (seccomp, kill): the program's.
+void ChainSigsys(int sig, siginfo_t* si, void* ctx) {
+  const KernelSigaction act = g_app_sigsys;
+  if (act.handler == kSigIgn) return;
+  if (act.handler == kSigDfl) {
+    KernelSigaction dfl{};
+    RawSyscall6(kSysRtSigaction, kSigsys, U(&dfl), 0, 8);
+    RawSyscall6(kSysTgkill, U(Getpid()), RawSyscall6(kSysGettid), kSigsys);
+    return;
+  }
+  if ((act.flags & kSaSiginfo) != 0) {
+    reinterpret_cast<void (*)(int, siginfo_t*, void*)>(act.handler)(sig, si, ctx);
+  } else {
+    reinterpret_cast<void (*)(int)>(act.handler)(sig);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Processes and threads.
+
+uint64_t BlockSignals() {
+  uint64_t all = ~kSigsysBit;
+  uint64_t old = 0;
+  RawSyscall6(kSysRtSigprocmask, 2, U(&all), U(&old), 8);
+  return old;
+}
+
+void RestoreSignals(uint64_t mask) { RawSyscall6(kSysRtSigprocmask, 2, U(&mask), 0, 8); }
+
+// fork, vfork (as a fork that waits), clone without a new stack: done here;
+// the child returns through the same signal frame, in its own memory.
+int64_t ForkHere(long nr, const uint64_t* a) {
+  const uint64_t mask = BlockSignals();
+  ForkLock();
+  const int64_t r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (r == 0) {
+    ChildAfterFork();
+  } else {
+    ForkUnlock();
+  }
+  RestoreSignals(mask);
+  return r;
+}
+
+// clone with a new stack (threads, posix_spawn): the child cannot return
+// through our frame, so the syscall is redone from vmashadow_clone_stub.
+// Returns false when the stacks cannot be prepared (the caller fails it).
+bool CloneViaStub(greg_t* g) {
+  uint64_t ret = static_cast<uint64_t>(g[REG_RIP]);
+  const uint64_t sp = static_cast<uint64_t>(g[REG_RSP]) - kRedZoneSkip;
+  const uint64_t child_stack = static_cast<uint64_t>(g[REG_RSI]);
+  if (SafeCopy(true, &ret, sp, sizeof(ret)) != 0) return false;
+  if (child_stack != 0) {
+    if (SafeCopy(true, &ret, child_stack - kRedZoneSkip, sizeof(ret)) != 0) return false;
+    g[REG_RSI] = static_cast<greg_t>(child_stack - kRedZoneSkip);
+  }
+  g[REG_RSP] = static_cast<greg_t>(sp);
+  g[REG_RIP] = static_cast<greg_t>(U(&vmashadow_clone_stub));
+  g[REG_RAX] = kSysClone;
+  return true;
+}
+
+// int 0x80 from 64-bit code: issued again the same way, from our text.
+int64_t Int80(const greg_t* g, long nr) {
+  int64_t ret;
+  __asm__ volatile("int $0x80"
+                   : "=a"(ret)
+                   : "a"(nr), "b"(g[REG_RBX]), "c"(g[REG_RCX]), "d"(g[REG_RDX]), "S"(g[REG_RSI]),
+                     "D"(g[REG_RDI])
+                   : "memory");
+  return ret;
+}
+
+void Handler(int sig, siginfo_t* si, void* ctx) {
+  if (si->si_code != kSysUserDispatch) {
+    ChainSigsys(sig, si, ctx);
+    return;
+  }
+  auto* uc = static_cast<ucontext_t*>(ctx);
+  greg_t* g = uc->uc_mcontext.gregs;
+  const long nr = si->si_syscall;
+  if (si->si_arch == kAuditArchI386) {
+    NoteOnce(3, "a 32-bit (int 0x80) syscall was passed through unmodelled");
+    g[REG_RAX] = Int80(g, nr);
+    ShadowDirty();
+    return;
+  }
+  const uint64_t a[6] = {
+      static_cast<uint64_t>(g[REG_RDI]), static_cast<uint64_t>(g[REG_RSI]),
+      static_cast<uint64_t>(g[REG_RDX]), static_cast<uint64_t>(g[REG_R10]),
+      static_cast<uint64_t>(g[REG_R8]),  static_cast<uint64_t>(g[REG_R9]),
+  };
+  int64_t r;
+  switch (nr) {
+    case kSysClone3:
+      r = -ENOSYS;  // glibc falls back to clone
+      break;
+    case kSysClone: {
+      uint64_t b[6] = {a[0], a[1], a[2], a[3], a[4], a[5]};
+      if (a[1] != 0 || ((a[0] & kCloneVm) != 0 && (a[0] & kCloneVfork) == 0)) {
+        if (CloneViaStub(g)) return;
+        r = -EFAULT;
+        break;
+      }
+      b[0] &= ~kCloneVm;  // a vfork-style clone on our stack: fork and wait
+      r = ForkHere(kSysClone, b);
+      break;
+    }
+    case kSysVfork: {
+      const uint64_t b[6] = {kCloneVfork | kSigchld, 0, 0, 0, 0, 0};
+      r = ForkHere(kSysClone, b);
+      break;
+    }
+    case kSysFork:
+      r = ForkHere(kSysFork, a);
+      break;
+    case kSysExecve:
+    case kSysExecveat:
+      ImageEnding("execve");
+      r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      break;
+    case kSysExitGroup:
+      ImageEnding("exit_group");
+      r = RawSyscall6(nr, a[0]);
+      break;
+    case kSysRtSigaction:
+      r = TrapSigaction(a);
+      break;
+    case kSysRtSigprocmask:
+      r = TrapSigprocmask(uc, a);
+      break;
+    case kSysRtSigreturn:
+      // A restorer other than ours: run it from our text on its own frame.
+      g[REG_RIP] = static_cast<greg_t>(U(&vmashadow_restorer));
+      return;
+    case kSysPrctl:
+      if (static_cast<long>(a[0]) == kPrSetSyscallUserDispatch) {
+        NoteOnce(4, "the program's own PR_SET_SYSCALL_USER_DISPATCH was refused (EBUSY)");
+        r = -EBUSY;
+        break;
+      }
+      r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (static_cast<long>(a[0]) == kPrSetVma && r == 0) ShadowDirty();
+      break;
+    case kSysMbind:
+    case kSysMapShadowStack:
+      r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (!IsError(r)) ShadowDirty();
+      break;
+    default: {
+      if ((nr & kX32Bit) != 0) {
+        r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        ShadowDirty();
+        break;
+      }
+      bool handled = false;
+      SetTrapped(true);
+      r = ModelledSyscall(nr, a, &handled);
+      SetTrapped(false);
+      if (!handled) r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      break;
+    }
+  }
+  g[REG_RAX] = static_cast<greg_t>(r);
+}
+
+// The executable PT_LOAD of the object holding this code.
+int FindOwnText(struct dl_phdr_info* info, size_t, void* data) {
+  const uint64_t here = U(&Handler);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
+    const uint64_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (here >= lo && here < lo + ph.p_memsz) {
+      auto* range = static_cast<uint64_t*>(data);
+      range[0] = lo;
+      range[1] = ph.p_memsz;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool SudStart(const char** why) {
+  uint64_t range[2] = {0, 0};
+  dl_iterate_phdr(FindOwnText, range);
+  if (range[1] == 0) {
+    *why = "cannot find our own text";
+    return false;
+  }
+  g_text_lo = range[0];
+  g_text_len = range[1];
+  // The program's SIGSYS disposition (inherited SIG_IGN survives exec).
+  KernelSigaction old{};
+  RawSyscall6(kSysRtSigaction, kSigsys, 0, U(&old), 8);
+  g_app_sigsys = old;
+  KernelSigaction act{};
+  act.handler = U(&Handler);
+  act.flags = kSaSiginfo | kSaNodefer | kSaRestorer;
+  act.restorer = U(&vmashadow_restorer);
+  act.mask = 0;
+  if (RawSyscall6(kSysRtSigaction, kSigsys, U(&act), 0, 8) != 0) {
+    *why = "cannot install the SIGSYS handler";
+    return false;
+  }
+  // An inherited mask may block SIGSYS: keep that only in the program's view.
+  uint64_t cur = 0;
+  RawSyscall6(kSysRtSigprocmask, 0, 0, U(&cur), 8);
+  if ((cur & kSigsysBit) != 0) {
+    t_sigsys_blocked = true;
+    uint64_t bit = kSigsysBit;
+    RawSyscall6(kSysRtSigprocmask, 1, U(&bit), 0, 8);
+  }
+  t_selector = kSelectorBlock;
+  const int64_t r = RawSyscall6(kSysPrctl, kPrSetSyscallUserDispatch, kPrSysDispatchOn, g_text_lo,
+                                g_text_len, U(&t_selector));
+  if (r != 0) {
+    t_selector = 0;
+    RawSyscall6(kSysRtSigaction, kSigsys, U(&old), 0, 8);
+    *why = r == -EINVAL ? "PR_SET_SYSCALL_USER_DISPATCH: EINVAL (kernel < 5.11?)"
+                        : "PR_SET_SYSCALL_USER_DISPATCH failed";
+    return false;
+  }
+  return true;
+}
+
+void SudArmThisThread() { ArmThread(); }
+
+uint64_t SudRestorer() { return U(&vmashadow_restorer); }
+
+void SudNoteOwnFatalHandler(int sig) {
+  if (sig > 0 && sig < 64) __atomic_fetch_or(&g_own_fatal, uint64_t{1} << sig, __ATOMIC_RELAXED);
+}
+
+}  // namespace vmashadow::preload
+
+// The clone child (see vmashadow_clone_stub): a new task starts without
+// dispatch; arm it when the process is being watched.
+extern "C" void vmashadow_clone_child() {
+  if (vmashadow::preload::ShadowReady()) vmashadow::preload::SudArmThisThread();
+}

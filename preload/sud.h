@@ -1,0 +1,38 @@
+// sud.h — the Syscall User Dispatch backend: sees the mm syscalls the
+// exported wrappers cannot (glibc-internal calls, ld.so, raw `syscall`).
+//
+// Every syscall made outside libvmashadow.so's own text traps into a SIGSYS
+// handler (PR_SET_SYSCALL_USER_DISPATCH with our text as the allowed range
+// and a per-thread selector set to BLOCK). The handler runs mm calls through
+// the model (shadow.h's ModelledSyscall) and re-issues the rest unchanged,
+// except those that need care (INTERCEPTION.md): clone3 → ENOSYS so glibc
+// falls back to clone; clone with a new stack continues in an allowed stub
+// on the application's stack so the child can arm itself; fork and vfork run
+// in the handler (vfork without CLONE_VM, so the child owns its stack);
+// execve/exit_group write the report first; rt_sigaction and rt_sigprocmask
+// keep SIGSYS virtual (never really blocked, the program's own handler kept
+// aside and chained to); every handler gets our restorer so rt_sigreturn is
+// never trapped.
+#ifndef VMASHADOW_PRELOAD_SUD_H_
+#define VMASHADOW_PRELOAD_SUD_H_
+
+#include <cstdint>
+
+namespace vmashadow::preload {
+
+// Installs the SIGSYS handler and arms the calling thread. False (and *why)
+// when the kernel refuses (pre-5.11, or disabled).
+bool SudStart(const char** why);
+// Arms the calling thread (a fork child: the kernel clears dispatch in every
+// new task).
+void SudArmThisThread();
+// Our rt_sigreturn restorer (inside the allowed range), for handlers we
+// install ourselves.
+uint64_t SudRestorer();
+// We installed a handler of our own for sig (fatal-signal reports): the
+// program's queries still see SIG_DFL until it installs its own.
+void SudNoteOwnFatalHandler(int sig);
+
+}  // namespace vmashadow::preload
+
+#endif  // VMASHADOW_PRELOAD_SUD_H_
