@@ -181,7 +181,6 @@ int64_t SysMmap(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64
     const bool fixed = (flags & (a::kMapFixed | a::kMapFixedNoreplace)) != 0;
     const bool random = (flags & a::kMap32Bit) != 0 && !fixed;
     if (random && !IsError(r)) m.kernel_addr = U(r);
-    if (!IsError(r)) ev.LearnAnon(U(r), U(r) + len);
     const Outcome o = ev.model().Map(m);
     const int type = flags & a::kMapType;
     if (!IsError(r) && anon && (type == a::kMapShared || type == a::kMapSharedValidate)) {
@@ -252,7 +251,6 @@ int64_t SysMadvise(uint64_t addr, uint64_t len, int advice) {
 // The kernel returns the new break (the old one on failure).
 int64_t SysBrk(uint64_t addr) {
   EventScope ev(Call::kBrk, addr);
-  if (ev.active()) ev.LearnAnon(ev.model().brk() - 1, ev.model().brk());
   const uint64_t before = ev.active() ? ev.model().brk() : 0;
   const int64_t r = RawSyscall6(kSysBrk, addr);
   if (ev.active()) {

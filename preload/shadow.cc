@@ -10,6 +10,7 @@
 
 #include <cpuid.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
 
@@ -379,6 +380,7 @@ size_t LineLen(const char* s, size_t n) {
 }
 
 void StrictAbort();
+void LearnAnonRange(uint64_t lo, uint64_t hi);
 
 // The model's hidden state (VmFlags, anon_vma, fork child) of the VMA a maps
 // line starts at and of its neighbours: what decides merges.
@@ -760,34 +762,50 @@ void PrintSummary() {
 // ---------------------------------------------------------------------------
 // Fatal signals: leave a report (complete: false), then die as before.
 
-constexpr int kFatalSignals[] = {4 /* ILL */, 6 /* ABRT */, 7 /* BUS */, 8 /* FPE */,
+// Synchronous faults (raised again by returning to the faulting
+// instruction) and the signals whose default action ends the process. The
+// latter only with Syscall User Dispatch, which keeps our handler out of
+// the program's sight (its queries still read SIG_DFL).
+constexpr int kFaultSignals[] = {4 /* ILL */, 6 /* ABRT */, 7 /* BUS */, 8 /* FPE */,
                                  11 /* SEGV */};
+constexpr int kEndingSignals[] = {1 /* HUP */,   2 /* INT */,   3 /* QUIT */,  10 /* USR1 */,
+                                  12 /* USR2 */, 13 /* PIPE */, 14 /* ALRM */, 15 /* TERM */};
 
-void FatalSignal(int sig) {
+void FatalSignal(int sig, siginfo_t* si, void*) {
   Text<24> reason;
   reason.Add("signal ").Udec(static_cast<uint64_t>(sig));
   EmergencyReport(reason.c_str());
-  // Back to the default action; a synchronous fault re-faults on return,
-  // others are raised again.
-  KernelSigaction dfl{kSigDfl, 0, 0, 0};
-  RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
-  if (sig == kSigAbrt) ResetAndRaise(sig);
+  // Back to the default action: a fault re-faults on return; a signal that
+  // was sent (si_code <= 0) or is not a fault is raised again.
+  const bool fault = sig != kSigAbrt && si != nullptr && si->si_code > 0 &&
+                     (sig == 4 || sig == 7 || sig == 8 || sig == 11);
+  if (fault) {
+    KernelSigaction dfl{kSigDfl, 0, 0, 0};
+    RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
+  } else {
+    ResetAndRaise(sig);
+  }
+}
+
+void InstallFatalHandler(int sig) {
+  KernelSigaction old{};
+  if (RawSyscall6(kSysRtSigaction, U(sig), 0, U(&old), 8) != 0) return;
+  if (old.handler != kSigDfl) return;  // the program's (or an inherited SIG_IGN)
+  KernelSigaction act{};
+  act.handler = U(&FatalSignal);
+  constexpr uint64_t kSaSiginfo = 4, kSaRestorer = 0x04000000, kSaNodefer = 0x40000000,
+                     kSaResethand = 0x80000000;
+  act.flags = kSaSiginfo | kSaRestorer | kSaNodefer | kSaResethand;
+  act.restorer = SudRestorer();
+  act.mask = 0;
+  if (RawSyscall6(kSysRtSigaction, U(sig), U(&act), 0, 8) == 0) SudNoteOwnFatalHandler(sig);
 }
 
 void InstallFatalHandlers() {
-  for (int sig : kFatalSignals) {
-    KernelSigaction old{};
-    if (RawSyscall6(kSysRtSigaction, U(sig), 0, U(&old), 8) != 0) continue;
-    if (old.handler != kSigDfl) continue;  // the program's (or inherited SIG_IGN)
-    KernelSigaction act{};
-    act.handler = U(&FatalSignal);
-    constexpr uint64_t kSaRestorer = 0x04000000, kSaNodefer = 0x40000000, kSaResethand = 0x80000000,
-                       kSaOnstack = 0x08000000;
-    act.flags = kSaRestorer | kSaNodefer | kSaResethand | kSaOnstack;
-    act.restorer = SudRestorer();
-    act.mask = 0;
-    RawSyscall6(kSysRtSigaction, U(sig), U(&act), 0, 8);
-    SudNoteOwnFatalHandler(sig);
+  SudSetFatalAction(U(&FatalSignal), 4 | 0x04000000 | 0x40000000 | 0x80000000);
+  for (int sig : kFaultSignals) InstallFatalHandler(sig);
+  if (g_sud_armed) {
+    for (int sig : kEndingSignals) InstallFatalHandler(sig);
   }
 }
 
@@ -796,10 +814,17 @@ void InstallFatalHandlers() {
 // in the child; parent and child release it. The child's model becomes the
 // fork child's view and its counters start from zero.
 
+// Before a fork the model must know every VMA holding anonymous pages: the
+// child's copies become fork children (they stop merging).
+void LearnAnonBeforeFork() {
+  if (g_ready) LearnAnonRange(0, ~uint64_t{0});
+}
+
 void AtforkPrepare() {
   t_fork_mask = BlockAllSignals();
   LockAcquire();
   t_fork_locked = true;
+  LearnAnonBeforeFork();
 }
 
 void AtforkParent() {
@@ -976,6 +1001,7 @@ void SetTrapped(bool trapped) { t_trapped = trapped; }
 void ForkLock() {
   if (t_fork_locked) return;  // glibc's fork: AtforkPrepare holds it
   LockAcquire();
+  LearnAnonBeforeFork();
 }
 
 void ForkUnlock() {
@@ -1159,9 +1185,10 @@ void EventScope::FinishUnmodelled(int64_t kernel_ret) {
 
 namespace {
 
-// One PAGEMAP_SCAN: is there a page in [lo, hi) whose categories, after
-// flipping `inverted`, include all of `mask`? -1 when the ioctl fails.
-int ScanPages(uint64_t lo, uint64_t hi, uint64_t mask, uint64_t inverted) {
+// A private anonymous page (present, not page cache, not the zero page) or
+// a swapped one: the VMA has an anon_vma. One scan: not-file and not-zero
+// required, present or swapped enough.
+bool KernelHasAnonPages(uint64_t lo, uint64_t hi) {
   abi::PageRegion region;
   abi::PmScanArg arg;
   memset(&arg, 0, sizeof(arg));
@@ -1171,38 +1198,35 @@ int ScanPages(uint64_t lo, uint64_t hi, uint64_t mask, uint64_t inverted) {
   arg.vec = U(&region);
   arg.vec_len = 1;
   arg.max_pages = 1;
-  arg.category_mask = mask;
-  arg.category_inverted = inverted;
-  arg.return_mask = mask;
-  const int64_t r = RawSyscall6(kSysIoctl, U(g_pagemap_fd), abi::kPagemapScanIoctl, U(&arg));
-  if (r < 0) return -1;
-  return r > 0 ? 1 : 0;
+  arg.category_inverted = abi::kPageIsFile | abi::kPageIsPfnZero;
+  arg.category_mask = abi::kPageIsFile | abi::kPageIsPfnZero;
+  arg.category_anyof_mask = abi::kPageIsPresent | abi::kPageIsSwapped;
+  arg.return_mask = arg.category_anyof_mask;
+  return RawSyscall6(kSysIoctl, U(g_pagemap_fd), abi::kPagemapScanIoctl, U(&arg)) > 0;
 }
 
-// A private anonymous page (present, not page cache, not the zero page) or
-// a swapped one: the VMA has an anon_vma.
-bool KernelHasAnonPages(uint64_t lo, uint64_t hi) {
-  const uint64_t present_anon = abi::kPageIsPresent | abi::kPageIsFile | abi::kPageIsPfnZero;
-  const int a = ScanPages(lo, hi, present_anon, abi::kPageIsFile | abi::kPageIsPfnZero);
-  if (a != 0) return a > 0;
-  return ScanPages(lo, hi, abi::kPageIsSwapped, 0) > 0;
+bool MaybeAnon(const Vma* v) {
+  return v->anon.anon_vma == 0 && (v->flags & kVmMayShare) == 0 && v->special == SpecialKind::kNone;
+}
+
+// The VMAs meeting [lo, hi) and the neighbours touching it (those a merge
+// may join). Under the lock.
+void LearnAnonRange(uint64_t lo, uint64_t hi) {
+  if (g_pagemap_fd < 0) return;
+  Vma* prev = nullptr;
+  Vma* v = g_model->tree().FindVmaPrev(lo, &prev);
+  if (prev != nullptr && prev->end == lo) v = prev;
+  for (; v != nullptr && v->start <= hi; v = v->next) {
+    if (MaybeAnon(v) && KernelHasAnonPages(v->start, v->end)) {
+      (void)g_model->MarkFaulted(v->start, false);
+    }
+  }
 }
 
 }  // namespace
 
 void EventScope::LearnAnon(uint64_t lo, uint64_t hi) {
-  if (!active_ || g_pagemap_fd < 0) return;
-  Vma* prev = nullptr;
-  Vma* v = g_model->tree().FindVmaPrev(lo, &prev);
-  if (prev != nullptr) v = prev;
-  for (; v != nullptr; v = v->next) {
-    const bool beyond = v->start >= hi;
-    if (v->anon.anon_vma == 0 && (v->flags & kVmMayShare) == 0 &&
-        v->special == SpecialKind::kNone && KernelHasAnonPages(v->start, v->end)) {
-      (void)g_model->MarkFaulted(v->start, false);
-    }
-    if (beyond) break;
-  }
+  if (active_) LearnAnonRange(lo, hi);
 }
 
 void EventScope::LearnShmemInode(uint64_t addr) {

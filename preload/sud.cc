@@ -119,6 +119,8 @@ uint64_t g_text_lo = 0;
 uint64_t g_text_len = 0;
 KernelSigaction g_app_sigsys;  // the program's view of SIGSYS
 uint64_t g_own_fatal = 0;      // signals whose handler is our report writer
+uint64_t g_fatal_wanted = 0;   // signals we put our report writer on when SIG_DFL
+KernelSigaction g_fatal_action;
 
 __thread char t_selector __attribute__((tls_model("initial-exec"))) = 0;
 __thread bool t_sigsys_blocked __attribute__((tls_model("initial-exec"))) = false;
@@ -169,9 +171,20 @@ int64_t TrapSigaction(const uint64_t* a) {
     if (act != 0 && Getpid() == ShadowOwnerPid()) g_app_sigsys = k;
     return 0;
   }
-  const bool own = sig > 0 && sig < 64 && (g_own_fatal & (uint64_t{1} << sig)) != 0;
+  const uint64_t bit = sig > 0 && sig < 64 ? uint64_t{1} << sig : 0;
+  const bool own = (g_own_fatal & bit) != 0;
   int64_t r;
-  if (act != 0) {
+  if (act != 0 && k.handler == kSigDfl && (g_fatal_wanted & bit) != 0) {
+    // Back to the default action: our report writer stands in for it (it
+    // ends the process the same way), out of the program's sight.
+    KernelSigaction old{};
+    r = RawSyscall6(kSysRtSigaction, a[0], U(&g_fatal_action), U(&old), 8);
+    if (r == 0) __atomic_fetch_or(&g_own_fatal, bit, __ATOMIC_RELAXED);
+    if (r == 0 && oact != 0) {
+      if (own) old = KernelSigaction{};
+      r = SafeCopy(true, &old, oact, sizeof(old));
+    }
+  } else if (act != 0) {
     k.flags |= kSaRestorer;
     k.restorer = U(&vmashadow_restorer);
     k.mask &= ~kSigsysBit;
@@ -452,7 +465,15 @@ void SudArmThisThread() { ArmThread(); }
 
 uint64_t SudRestorer() { return U(&vmashadow_restorer); }
 
+void SudSetFatalAction(uint64_t handler, uint64_t flags) {
+  g_fatal_action.handler = handler;
+  g_fatal_action.flags = flags;
+  g_fatal_action.restorer = U(&vmashadow_restorer);
+  g_fatal_action.mask = 0;
+}
+
 void SudNoteOwnFatalHandler(int sig) {
+  if (sig > 0 && sig < 64) __atomic_fetch_or(&g_fatal_wanted, uint64_t{1} << sig, __ATOMIC_RELAXED);
   if (sig > 0 && sig < 64) __atomic_fetch_or(&g_own_fatal, uint64_t{1} << sig, __ATOMIC_RELAXED);
 }
 

@@ -31,7 +31,10 @@ void SudArmThisThread();
 uint64_t SudRestorer();
 // We installed a handler of our own for sig (fatal-signal reports): the
 // program's queries still see SIG_DFL until it installs its own.
+// The program setting SIG_DFL for such a signal gets our handler instead
+// (SudSetFatalAction: the action to install).
 void SudNoteOwnFatalHandler(int sig);
+void SudSetFatalAction(uint64_t handler, uint64_t flags);
 
 }  // namespace vmashadow::preload
 
