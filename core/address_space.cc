@@ -207,6 +207,13 @@ int AddressSpace::MarkFaulted(uint64_t start, bool fork_child) {
   return 0;
 }
 
+int AddressSpace::LearnFaulted(uint64_t start) {
+  Vma* v = tree_.FindVma(start);
+  if (v == nullptr || v->start != start) return -ENOENT;
+  Impl::PrepareAnon(*this, v);
+  return 0;
+}
+
 void AddressSpace::MarkFileDeleted(uint32_t dev_major, uint32_t dev_minor, uint64_t inode) {
   for (File* f = files_; f != nullptr; f = f->next_file) {
     if (f->inode == inode && f->dev_major == dev_major && f->dev_minor == dev_minor) {

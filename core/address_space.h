@@ -131,6 +131,10 @@ class AddressSpace {
   // hold anonymous pages: unless it has one, it gets a fresh anon_vma, a
   // fork child's when `fork_child`. Returns 0, or -ENOENT.
   [[nodiscard]] int MarkFaulted(uint64_t start, bool fork_child);
+  // The same, learnt while the process runs (a write fault we did not see):
+  // the VMA gets its anon_vma the way the fault gave it one, reusing a
+  // compatible neighbour's (anon_vma_prepare, mm/rmap.c). Returns 0 or -ENOENT.
+  [[nodiscard]] int LearnFaulted(uint64_t start);
   // The file (dev, inode) was unlinked: its VMAs now print " (deleted)".
   void MarkFileDeleted(uint32_t dev_major, uint32_t dev_minor, uint64_t inode);
   // Sets the inode of the shmem object behind the shared anonymous VMA at addr

@@ -305,7 +305,7 @@ void ApplyAnonFromSmaps(const char* smaps, size_t len) {
       while (q < eol && *q == ' ') ++q;
       uint64_t kb = 0;
       ParseDec(q, eol, &kb);
-      if (kb > 0) (void)g_model->MarkFaulted(cur, /*fork_child=*/false);
+      if (kb > 0) (void)g_model->LearnFaulted(cur);
     }
     p = eol + 1;
   }
@@ -524,6 +524,24 @@ size_t QueryKernelLine(uint64_t addr, abi::ProcmapQuery* q, bool* ok) {
   return 0;
 }
 
+// Set once a second thread runs: from then on, page faults (which give
+// VMAs their anon_vma without a syscall) may race with our calls.
+bool g_threaded = false;
+
+// A difference only in where a private anonymous VMA starts or ends, in a
+// threaded process: the anon_vma state the kernel's merge decision read was
+// made by a concurrent fault after we asked (PAGEMAP_SCAN) for it.
+bool LateAnonBoundary(const abi::ProcmapQuery& q, const Vma* mv) {
+  if (!g_threaded || mv == nullptr || mv->file != nullptr || q.inode != 0) return false;
+  if ((mv->flags & kVmMayShare) != 0 || (q.vma_flags & 8) != 0) return false;
+  uint64_t rwx = 0;
+  if (q.vma_flags & 1) rwx |= kVmRead;
+  if (q.vma_flags & 2) rwx |= kVmWrite;
+  if (q.vma_flags & 4) rwx |= kVmExec;
+  if ((mv->flags & kVmRwx) != rwx) return false;
+  return q.vma_start == mv->start || q.vma_end == mv->end;
+}
+
 // The range check after one event: the VMAs meeting [lo, hi) plus one on
 // each side, model against PROCMAP_QUERY (start, end, perms, offset, dev,
 // inode, name: the whole maps line). Falls back to a full compare when the
@@ -553,6 +571,14 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
         mv != nullptr ? RenderVmaLine(*g_model, *mv, g_line_model, sizeof(g_line_model)) : 0;
     if (klen == 0 && mlen == 0) return;
     if (klen != mlen || memcmp(g_line_kernel, g_line_model, klen) != 0) {
+      if (LateAnonBoundary(q, mv)) {
+        // Another thread wrote to memory around this call (no syscall): the
+        // kernel's anon_vma state, which decides merges, changed unseen.
+        RecordUnexplained("merge boundary (anon_vma from a concurrent fault)", q.vma_start,
+                          q.vma_end);
+        Resync();
+        return;
+      }
       RecordDivergence(call, args, "range check", mlen != 0 ? g_line_model : "(none)",
                        mlen != 0 ? mlen : 6, klen != 0 ? g_line_kernel : "(none)",
                        klen != 0 ? klen : 6);
@@ -994,6 +1020,8 @@ __attribute__((destructor)) void Fini() {
 
 bool ShadowReady() { return __atomic_load_n(&g_ready, __ATOMIC_ACQUIRE); }
 
+void NoteThreadStarted() { __atomic_store_n(&g_threaded, true, __ATOMIC_RELAXED); }
+
 int ShadowOwnerPid() { return g_owner_pid; }
 
 void SetTrapped(bool trapped) { t_trapped = trapped; }
@@ -1218,7 +1246,7 @@ void LearnAnonRange(uint64_t lo, uint64_t hi) {
   if (prev != nullptr && prev->end == lo) v = prev;
   for (; v != nullptr && v->start <= hi; v = v->next) {
     if (MaybeAnon(v) && KernelHasAnonPages(v->start, v->end)) {
-      (void)g_model->MarkFaulted(v->start, false);
+      (void)g_model->LearnFaulted(v->start);
     }
   }
 }
@@ -1227,6 +1255,17 @@ void LearnAnonRange(uint64_t lo, uint64_t hi) {
 
 void EventScope::LearnAnon(uint64_t lo, uint64_t hi) {
   if (active_) LearnAnonRange(lo, hi);
+}
+
+void EventScope::LearnAnonAround(uint64_t lo, uint64_t hi) {
+  if (!active_ || g_pagemap_fd < 0 || lo == 0) return;
+  Vma* left = g_model->FindVma(lo - 1);
+  Vma* right = g_model->FindVma(hi);
+  if (left == nullptr || left->start > lo - 1 || right == nullptr || right->start > hi) return;
+  Vma* const both[2] = {left, right};
+  for (Vma* v : both) {
+    if (MaybeAnon(v) && KernelHasAnonPages(v->start, v->end)) (void)g_model->LearnFaulted(v->start);
+  }
 }
 
 void EventScope::LearnShmemInode(uint64_t addr) {

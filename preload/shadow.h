@@ -68,6 +68,9 @@ class EventScope {
   // model too. Pages are written without syscalls, so only the kernel
   // knows (PAGEMAP_SCAN, stopping at the first such page).
   void LearnAnon(uint64_t lo, uint64_t hi);
+  // For a new mapping [lo, hi): when VMAs touch it on both sides, a merge
+  // joins all three only if their anon_vmas agree; learn those two.
+  void LearnAnonAround(uint64_t lo, uint64_t hi);
   // A call the model does not replay (shmat, shmdt, remap_file_pages, …):
   // counts it and resynchronises the model from the kernel before the next
   // event or check.
@@ -96,6 +99,8 @@ int64_t ModelledSyscall(long nr, const uint64_t* a, bool* handled);
 
 // True once the preload is seeded and watching this process.
 bool ShadowReady();
+// A new thread of this process is running (its anon faults may race ours).
+void NoteThreadStarted();
 // The process whose model this memory holds (differs from getpid() in a
 // CLONE_VM child such as posix_spawn's or vfork's).
 int ShadowOwnerPid();

@@ -482,5 +482,7 @@ void SudNoteOwnFatalHandler(int sig) {
 // The clone child (see vmashadow_clone_stub): a new task starts without
 // dispatch; arm it when the process is being watched.
 extern "C" void vmashadow_clone_child() {
-  if (vmashadow::preload::ShadowReady()) vmashadow::preload::SudArmThisThread();
+  if (!vmashadow::preload::ShadowReady()) return;
+  vmashadow::preload::SudArmThisThread();
+  vmashadow::preload::NoteThreadStarted();
 }
