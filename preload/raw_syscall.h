@@ -45,6 +45,7 @@ enum SysNr : long {
   kSysUnlink = 87,
   kSysReadlink = 89,
   kSysGetppid = 110,
+  kSysRtSigpending = 127,
   kSysPersonality = 135,
   kSysStatfs = 137,
   kSysFstatfs = 138,

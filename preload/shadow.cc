@@ -528,11 +528,16 @@ size_t QueryKernelLine(uint64_t addr, abi::ProcmapQuery* q, bool* ok) {
 // VMAs their anon_vma without a syscall) may race with our calls.
 bool g_threaded = false;
 
-// A difference only in where a private anonymous VMA starts or ends, in a
-// threaded process: the anon_vma state the kernel's merge decision read was
-// made by a concurrent fault after we asked (PAGEMAP_SCAN) for it.
+// A difference only in where a private anonymous VMA with anonymous pages
+// starts or ends. Pages are written without syscalls, so the model learns
+// that a VMA has an anon_vma late (PAGEMAP_SCAN before the calls that
+// depend on it) and cannot see which anon_vma: the kernel may have reused a
+// neighbour's (anon_vma_prepare) where the model gave a fresh one, or, in a
+// threaded process, a concurrent fault may land between our scan and the
+// call. Such a merge boundary is reconciled and counted as unexplained.
 bool LateAnonBoundary(const abi::ProcmapQuery& q, const Vma* mv) {
-  if (!g_threaded || mv == nullptr || mv->file != nullptr || q.inode != 0) return false;
+  if (mv == nullptr || mv->file != nullptr || q.inode != 0) return false;
+  if (!g_threaded && mv->anon.anon_vma == 0) return false;
   if ((mv->flags & kVmMayShare) != 0 || (q.vma_flags & 8) != 0) return false;
   uint64_t rwx = 0;
   if (q.vma_flags & 1) rwx |= kVmRead;
@@ -572,10 +577,7 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
     if (klen == 0 && mlen == 0) return;
     if (klen != mlen || memcmp(g_line_kernel, g_line_model, klen) != 0) {
       if (LateAnonBoundary(q, mv)) {
-        // Another thread wrote to memory around this call (no syscall): the
-        // kernel's anon_vma state, which decides merges, changed unseen.
-        RecordUnexplained("merge boundary (anon_vma from a concurrent fault)", q.vma_start,
-                          q.vma_end);
+        RecordUnexplained("merge boundary (anon_vma learnt late)", q.vma_start, q.vma_end);
         Resync();
         return;
       }

@@ -124,6 +124,9 @@ KernelSigaction g_fatal_action;
 
 __thread char t_selector __attribute__((tls_model("initial-exec"))) = 0;
 __thread bool t_sigsys_blocked __attribute__((tls_model("initial-exec"))) = false;
+// A program-sent SIGSYS that arrived while the program had it blocked: held
+// here until it unblocks it (the kernel cannot hold it: it is never blocked).
+__thread bool t_sigsys_pending __attribute__((tls_model("initial-exec"))) = false;
 
 bool IsError(int64_t r) { return r < 0 && r >= -4095; }
 
@@ -230,11 +233,20 @@ int64_t TrapSigprocmask(ucontext_t* uc, const uint64_t* a) {
   t_sigsys_blocked = (next & kSigsysBit) != 0;
   next &= ~kSigsysBit;
   memcpy(&uc->uc_sigmask, &next, sizeof(next));
+  if (!t_sigsys_blocked && t_sigsys_pending) {
+    // Delivered before the call returns, as POSIX asks of an unblock.
+    t_sigsys_pending = false;
+    RawSyscall6(kSysTgkill, U(Getpid()), RawSyscall6(kSysGettid), kSigsys);
+  }
   return 0;
 }
 
 // A SIGSYS that is not a dispatch trap (seccomp, kill): the program's.
 void ChainSigsys(int sig, siginfo_t* si, void* ctx) {
+  if (t_sigsys_blocked) {
+    t_sigsys_pending = true;
+    return;
+  }
   const KernelSigaction act = g_app_sigsys;
   if (act.handler == kSigIgn) return;
   if (act.handler == kSigDfl) {
@@ -364,6 +376,17 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
     case kSysRtSigprocmask:
       r = TrapSigprocmask(uc, a);
       break;
+    case kSysRtSigpending: {
+      r = RawSyscall6(nr, a[0], a[1]);
+      if (r == 0 && t_sigsys_pending && a[1] == 8) {
+        uint64_t set = 0;
+        if (SafeCopy(false, &set, a[0], sizeof(set)) == 0) {
+          set |= kSigsysBit;
+          r = SafeCopy(true, &set, a[0], sizeof(set));
+        }
+      }
+      break;
+    }
     case kSysRtSigreturn:
       // A restorer other than ours: run it from our text on its own frame.
       g[REG_RIP] = static_cast<greg_t>(U(&vmashadow_restorer));

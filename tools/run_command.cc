@@ -1,0 +1,689 @@
+// run_command.cc — the `vmashadow run` launcher (see run_command.h and the
+// contract in /tmp/contract.md): options, program and library checks, the
+// report directory, the child's environment, fork/exec, waiting with the
+// signal conventions of a wrapper like strace or time(1), the summary, and
+// passing the program's exit status or death signal on.
+#include "tools/run_command.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "tools/program_check.h"
+#include "tools/report.h"
+#include "tools/summary.h"
+
+ABSL_FLAG(vmashadow::CheckMode, check, vmashadow::CheckMode{},
+          "how often the preload compares its whole model with /proc/self/maps: every event "
+          "(\"every\"), every N events, only at exit (\"exit\"), or never (\"off\")");
+ABSL_FLAG(bool, strict, false,
+          "abort the program at the first divergence (after writing its report)");
+ABSL_FLAG(std::string, report_dir, "",
+          "keep the per-process JSON reports in DIR (created if needed); default: a temporary "
+          "directory removed at the end");
+ABSL_FLAG(vmashadow::YesNo, follow_children, vmashadow::YesNo{},
+          "also monitor the program's child processes and the programs they exec");
+ABSL_FLAG(vmashadow::BackendChoice, backend, vmashadow::BackendChoice{},
+          "(for benchmarks) interception backend: sud or wrappers");
+
+namespace vmashadow {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr absl::string_view kPrefix = "vmashadow: ";
+
+// One option `vmashadow run` accepts (abseil's flags are process-global; this
+// list keeps other subcommands' flags out of `run`).
+struct RunFlag {
+  absl::string_view name;     // abseil's name, with '_'
+  absl::string_view spelled;  // as documented, with '-'
+  absl::string_view value;    // placeholder for the help text; empty for booleans
+  bool hidden;
+};
+
+constexpr RunFlag kRunFlags[] = {
+    {"check", "check", "every|N|exit|off", false},
+    {"strict", "strict", "", false},
+    {"report_dir", "report-dir", "DIR", false},
+    {"follow_children", "follow-children", "yes|no", false},
+    {"backend", "backend", "sud|wrappers", true},
+};
+
+const RunFlag* FindRunFlag(absl::string_view name) {
+  for (const RunFlag& f : kRunFlags) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+void PrintErr(absl::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
+
+// ---------------------------------------------------------------------------
+// Signals while the program runs.
+
+// The child's pid once forked (0 before): SIGTERM/SIGHUP are passed to it.
+volatile sig_atomic_t g_child_pid = 0;
+
+void ForwardSignal(int sig) {
+  const pid_t child = static_cast<pid_t>(g_child_pid);
+  if (child > 0) kill(child, sig);
+}
+
+// The dispositions and mask the launcher started with, restored in the child
+// before exec and in the launcher once the program has ended.
+struct SavedSignals {
+  struct sigaction interrupt, quit, term, hangup;
+  sigset_t mask;
+};
+
+constexpr int kForwarded[] = {SIGTERM, SIGHUP};
+
+// Ignores SIGINT/SIGQUIT (the terminal sends them to the whole process group,
+// so the program gets its own copy) and forwards SIGTERM/SIGHUP, which are
+// blocked until the child's pid is known (UnblockForwarded).
+void InstallSignals(SavedSignals* saved) {
+  struct sigaction ignore = {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGINT, &ignore, &saved->interrupt);
+  sigaction(SIGQUIT, &ignore, &saved->quit);
+
+  sigset_t block;
+  sigemptyset(&block);
+  for (int sig : kForwarded) sigaddset(&block, sig);
+  sigprocmask(SIG_BLOCK, &block, &saved->mask);
+
+  struct sigaction forward = {};
+  forward.sa_handler = ForwardSignal;
+  sigemptyset(&forward.sa_mask);
+  sigaction(SIGTERM, &forward, &saved->term);
+  sigaction(SIGHUP, &forward, &saved->hangup);
+}
+
+void RestoreSignals(const SavedSignals& saved) {
+  sigaction(SIGINT, &saved.interrupt, nullptr);
+  sigaction(SIGQUIT, &saved.quit, nullptr);
+  sigaction(SIGTERM, &saved.term, nullptr);
+  sigaction(SIGHUP, &saved.hangup, nullptr);
+  sigprocmask(SIG_SETMASK, &saved.mask, nullptr);
+}
+
+void UnblockForwarded() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kForwarded) sigaddset(&set, sig);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+// Dies of `sig` as the program did, so the shell sees the same status. The
+// launcher makes itself non-dumpable first: the program's core dump (if any)
+// is the one that matters.
+[[noreturn]] void DieOfSignal(int sig) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, nullptr);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+  kill(getpid(), sig);
+  // A signal whose default action is to ignore it (the program cannot have
+  // died of one, but be safe): exit as shells report signals.
+  _exit(128 + sig);
+}
+
+std::string DescribeStatus(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* abbrev = sigabbrev_np(sig);
+    const std::string name =
+        abbrev != nullptr ? absl::StrCat("SIG", abbrev) : absl::StrCat("signal ", sig);
+    return absl::StrFormat("killed by %s (%s)%s", name, strsignal(sig),
+                           WCOREDUMP(status) ? ", core dumped" : "");
+  }
+  return absl::StrCat("ended with wait status ", status);
+}
+
+// ---------------------------------------------------------------------------
+// The library, the report directory, the environment.
+
+// An absolute, lexically normal path ("tools/../preload" folded), no trailing '/'.
+std::string AbsoluteNormal(const fs::path& p) {
+  std::error_code ec;
+  fs::path abs = fs::absolute(p, ec);
+  if (ec) abs = p;
+  std::string s = abs.lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// $VMASHADOW_LIB, else the build tree's, else the installed library.
+absl::StatusOr<std::string> FindPreloadLibrary() {
+  std::string lib;
+  if (const char* env = getenv("VMASHADOW_LIB"); env != nullptr && *env != '\0') {
+    lib = AbsoluteNormal(env);
+    if (!IsRegularFile(lib)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("VMASHADOW_LIB=", env, ": no such library (not a regular file)"));
+    }
+  } else {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot read /proc/self/exe (", ec.message(),
+                       ") to find libvmashadow.so; set VMASHADOW_LIB"));
+    }
+    const std::string candidates[] = {
+        AbsoluteNormal(exe.parent_path() / "../preload/libvmashadow.so"),
+        AbsoluteNormal(exe.parent_path() / "../lib/vmashadow/libvmashadow.so"),
+    };
+    for (const std::string& c : candidates) {
+      if (IsRegularFile(c)) {
+        lib = c;
+        break;
+      }
+    }
+    if (lib.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot find libvmashadow.so (looked for ",
+                                                        candidates[0], " and ", candidates[1],
+                                                        "); set VMASHADOW_LIB to its path"));
+    }
+  }
+  // ld.so splits LD_PRELOAD at ':' and at white space.
+  if (lib.find_first_of(": \t\n") != std::string::npos) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the library path \"", lib,
+                     "\" contains ':' or white space, which LD_PRELOAD cannot carry"));
+  }
+  return lib;
+}
+
+// A report file as it was before the run (rewritten files get a new inode).
+struct FileStamp {
+  ino_t inode;
+  int64_t mtime_ns;
+  bool operator==(const FileStamp& o) const { return inode == o.inode && mtime_ns == o.mtime_ns; }
+};
+
+std::map<std::string, FileStamp> StampReports(const std::string& dir) {
+  std::map<std::string, FileStamp> stamps;
+  absl::StatusOr<std::vector<std::string>> files = ListReportFiles(dir);
+  if (!files.ok()) return stamps;
+  for (const std::string& f : *files) {
+    struct stat st;
+    if (stat(f.c_str(), &st) != 0) continue;
+    stamps[f] = {st.st_ino, int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
+  }
+  return stamps;
+}
+
+struct ReportDir {
+  std::string path;  // absolute
+  bool temporary = false;
+  std::map<std::string, FileStamp> before;  // reports already there
+};
+
+// Creates the directory the user named (with parents) and checks that a file
+// can be created in it, or makes a private temporary one.
+absl::StatusOr<ReportDir> PrepareReportDir(const std::string& requested) {
+  ReportDir dir;
+  if (requested.empty()) {
+    const char* tmp = getenv("TMPDIR");
+    const std::string base = AbsoluteNormal(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp");
+    std::string templ = absl::StrCat(base == "/" ? "" : base, "/vmashadow.XXXXXX");
+    if (mkdtemp(templ.data()) == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create a temporary report directory in ", base, ": ",
+                       strerror(errno), " (set TMPDIR or use --report-dir)"));
+    }
+    dir.path = templ;
+    dir.temporary = true;
+    return dir;
+  }
+  dir.path = AbsoluteNormal(requested);
+  std::error_code ec;
+  fs::create_directories(dir.path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create report directory ", dir.path, ": ", ec.message()));
+  }
+  if (!fs::is_directory(dir.path, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("report directory ", dir.path, " is not a directory"));
+  }
+  const std::string probe = absl::StrCat(dir.path, "/.vmashadow-probe-", getpid());
+  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write to report directory ", dir.path, ": ", strerror(errno)));
+  }
+  close(fd);
+  unlink(probe.c_str());
+  dir.before = StampReports(dir.path);
+  return dir;
+}
+
+absl::Status SetEnv(const char* name, const std::string& value) {
+  if (setenv(name, value.c_str(), 1) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot set ", name));
+  }
+  return absl::OkStatus();
+}
+
+// The environment of the contract, in the launcher itself (the child inherits
+// it; VMASHADOW_ROOT_PID is set in the child).
+absl::Status SetPreloadEnv(const RunOptions& opt, const std::string& lib,
+                           const std::string& report_dir) {
+  const char* old = getenv("LD_PRELOAD");
+  absl::Status s =
+      SetEnv("LD_PRELOAD", old != nullptr && *old != '\0' ? absl::StrCat(lib, ":", old) : lib);
+  s.Update(SetEnv("VMASHADOW_CHECK", opt.check));
+  if (opt.strict) {
+    s.Update(SetEnv("VMASHADOW_STRICT", "1"));
+  } else {
+    unsetenv("VMASHADOW_STRICT");
+  }
+  s.Update(SetEnv("VMASHADOW_REPORT_DIR", report_dir));
+  s.Update(SetEnv("VMASHADOW_FOLLOW_CHILDREN", opt.follow_children ? "yes" : "no"));
+  s.Update(SetEnv("VMASHADOW_QUIET", "1"));
+  if (!opt.backend.empty()) s.Update(SetEnv("VMASHADOW_BACKEND", opt.backend));
+  unsetenv("VMASHADOW_ROOT_PID");
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Starting and waiting.
+
+struct Started {
+  pid_t pid = -1;
+  int exec_errno = 0;  // non-zero: execvp failed in the child (which has exited)
+};
+
+// Forks; the child restores the launcher's original signal state, names
+// itself in VMASHADOW_ROOT_PID and execs. An execvp failure travels back
+// through a close-on-exec pipe.
+absl::StatusOr<Started> StartProgram(const std::string& path, const std::vector<std::string>& argv,
+                                     const SavedSignals& saved) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return absl::ErrnoToStatus(errno, "pipe2");
+  std::vector<char*> cargv;
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+
+  const pid_t pid = fork();
+  if (pid < 0) {
+    const int err = errno;
+    close(fds[0]);
+    close(fds[1]);
+    return absl::ErrnoToStatus(err, "fork");
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    RestoreSignals(saved);
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%d", static_cast<int>(getpid()));
+    setenv("VMASHADOW_ROOT_PID", buf, 1);
+    execvp(path.c_str(), cargv.data());
+    const int err = errno;
+    ssize_t unused = write(fds[1], &err, sizeof(err));
+    (void)unused;
+    _exit(127);
+  }
+  g_child_pid = pid;
+  UnblockForwarded();
+  close(fds[1]);
+  Started started;
+  started.pid = pid;
+  int err = 0;
+  ssize_t n;
+  do {
+    n = read(fds[0], &err, sizeof(err));
+  } while (n < 0 && errno == EINTR);
+  close(fds[0]);
+  if (n == static_cast<ssize_t>(sizeof(err))) started.exec_errno = err;
+  return started;
+}
+
+int WaitForChild(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      PrintErr(absl::StrCat(kPrefix, "waitpid: ", strerror(errno), "\n"));
+      return -1;
+    }
+  }
+  return status;
+}
+
+// The summary input from the reports written during this run.
+RunSummaryInput CollectReports(const ReportDir& dir, pid_t root_pid, int status,
+                               const CheckedProgram& program) {
+  RunSummaryInput in;
+  in.root_pid = static_cast<uint64_t>(root_pid);
+  in.program_end = status >= 0 ? DescribeStatus(status) : "";
+  in.report_dir = dir.path;
+  in.report_dir_kept = !dir.temporary;
+  in.no_report_hints = program.unmonitored_reasons;
+  absl::StatusOr<std::vector<std::string>> files = ListReportFiles(dir.path);
+  if (!files.ok()) {
+    PrintErr(absl::StrCat(kPrefix, files.status().message(), "\n"));
+    return in;
+  }
+  for (const std::string& f : *files) {
+    if (auto it = dir.before.find(f); it != dir.before.end()) {
+      struct stat st;
+      if (stat(f.c_str(), &st) == 0 &&
+          it->second ==
+              FileStamp{st.st_ino, int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec}) {
+        continue;  // left from an earlier run
+      }
+    }
+    in.reports.push_back({f, ReadReportFile(f)});
+  }
+  return in;
+}
+
+void RemoveDir(const ReportDir& dir) {
+  if (!dir.temporary) return;
+  std::error_code ec;
+  fs::remove_all(dir.path, ec);
+  if (ec) {
+    PrintErr(absl::StrCat(kPrefix, "warning: cannot remove ", dir.path, ": ", ec.message(), "\n"));
+  }
+}
+
+// "  --left     text..." with the text wrapped at 80 columns under itself.
+std::string Wrap(absl::string_view left, absl::string_view text) {
+  constexpr size_t kIndent = 29;
+  constexpr size_t kWidth = 80;
+  std::string out = absl::StrFormat("  %-*s", static_cast<int>(kIndent - 3), left);
+  if (out.size() + 1 > kIndent) out = absl::StrCat(out, "\n", std::string(kIndent - 1, ' '));
+  size_t col = kIndent - 1;
+  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+    if (col + 1 + word.size() > kWidth && col > kIndent - 1) {
+      absl::StrAppend(&out, "\n", std::string(kIndent - 1, ' '));
+      col = kIndent - 1;
+    }
+    absl::StrAppend(&out, " ", word);
+    col += 1 + word.size();
+  }
+  return out + "\n";
+}
+
+int UsageError(absl::string_view message) {
+  PrintErr(absl::StrCat(kPrefix, message, "\n", kPrefix, "try 'vmashadow run --help'\n"));
+  return 2;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Flag types.
+
+bool AbslParseFlag(absl::string_view text, CheckMode* mode, std::string* error) {
+  if (text == "every" || text == "exit" || text == "off") {
+    mode->text = std::string(text);
+    return true;
+  }
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
+                                                   [](char c) { return c >= '0' && c <= '9'; });
+  uint64_t n = 0;
+  if (digits && absl::SimpleAtoi(text, &n) && n > 0) {
+    mode->text = absl::StrCat(n);
+    return true;
+  }
+  *error = "expected every, exit, off or a positive number of events";
+  return false;
+}
+
+std::string AbslUnparseFlag(const CheckMode& mode) { return mode.text; }
+
+bool AbslParseFlag(absl::string_view text, YesNo* value, std::string* error) {
+  if (text == "yes" || text == "true") {
+    value->yes = true;
+    return true;
+  }
+  if (text == "no" || text == "false") {
+    value->yes = false;
+    return true;
+  }
+  *error = "expected yes or no";
+  return false;
+}
+
+std::string AbslUnparseFlag(const YesNo& value) { return value.yes ? "yes" : "no"; }
+
+bool AbslParseFlag(absl::string_view text, BackendChoice* value, std::string* error) {
+  if (text == "sud" || text == "wrappers" || text.empty()) {
+    value->name = std::string(text);
+    return true;
+  }
+  *error = "expected sud or wrappers";
+  return false;
+}
+
+std::string AbslUnparseFlag(const BackendChoice& value) { return value.name; }
+
+// ---------------------------------------------------------------------------
+
+absl::StatusOr<RunOptions> ParseRunArgs(const std::vector<std::string>& args) {
+  RunOptions opt;
+  // Options for abseil, normalised to "--name=value" / "--name" / "--noname".
+  std::vector<std::string> flag_args = {"vmashadow run"};
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') break;  // PROGRAM
+    if (arg == "-h" || arg == "--help" || arg == "-help") {
+      opt.help = true;
+      return opt;
+    }
+    absl::string_view body = arg;
+    body.remove_prefix(absl::StartsWith(body, "--") ? 2 : 1);
+    const size_t eq = body.find('=');
+    std::string name = absl::StrReplaceAll(body.substr(0, eq), {{"-", "_"}});
+    const bool has_value = eq != absl::string_view::npos;
+    std::string value = has_value ? std::string(body.substr(eq + 1)) : "";
+
+    const RunFlag* flag = FindRunFlag(name);
+    bool negated = false;
+    if (flag == nullptr && absl::StartsWith(name, "no")) {
+      const RunFlag* positive = FindRunFlag(name.substr(2));
+      if (positive != nullptr && positive->value.empty() && !has_value) {
+        flag = positive;
+        negated = true;
+      }
+    }
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown option '", arg, "' for 'run'"));
+    }
+    const bool is_bool = flag->value.empty();
+    if (negated) {
+      value = "false";
+    } else if (!has_value && is_bool) {
+      value = "true";
+    } else if (!has_value) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("option '--", flag->spelled, "' needs a value (", flag->value, ")"));
+      }
+      value = args[++i];
+    }
+    absl::CommandLineFlag* cl = absl::FindCommandLineFlag(flag->name);
+    std::string error;
+    if (cl == nullptr || !cl->ParseFrom(value, &error)) {
+      // abseil says "Illegal value 'x' specified for flag 'y'; <our reason>".
+      const size_t semi = error.find("; ");
+      error = semi != std::string::npos ? error.substr(semi + 2)
+              : is_bool                 ? "expected true or false"
+                                        : "";
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad value '", value, "' for '--", flag->spelled, "'", error.empty() ? "" : ": ", error));
+    }
+    flag_args.push_back(absl::StrCat("--", flag->name, "=", value));
+  }
+  opt.program_argv.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  if (opt.program_argv.empty()) {
+    return absl::InvalidArgumentError(
+        "no program given: vmashadow run [OPTIONS] -- PROGRAM [ARGS...]");
+  }
+
+  // Every name and value was checked above, so abseil will not exit here.
+  std::vector<char*> cargv;
+  for (std::string& a : flag_args) cargv.push_back(a.data());
+  std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(cargv.size()), cargv.data());
+  if (rest.size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", rest[1], "'"));
+  }
+  opt.check = absl::GetFlag(FLAGS_check).text;
+  opt.strict = absl::GetFlag(FLAGS_strict);
+  opt.report_dir = absl::GetFlag(FLAGS_report_dir);
+  opt.follow_children = absl::GetFlag(FLAGS_follow_children).yes;
+  opt.backend = absl::GetFlag(FLAGS_backend).name;
+  return opt;
+}
+
+std::string RunUsage() {
+  std::string out =
+      "Usage: vmashadow run [OPTIONS] [--] PROGRAM [ARGS...]\n"
+      "\n"
+      "Runs PROGRAM with libvmashadow.so preloaded: every mm call (mmap, munmap, mprotect,\n"
+      "mremap, brk, madvise, mlock, mseal, ...) is replayed on a model of the kernel's VMA\n"
+      "bookkeeping and checked against the kernel. At the end a summary of all monitored\n"
+      "processes is printed on stderr, and vmashadow exits as PROGRAM did.\n"
+      "\n"
+      "Options:\n";
+  for (const RunFlag& f : kRunFlags) {
+    if (f.hidden) continue;
+    const absl::CommandLineFlag* cl = absl::FindCommandLineFlag(f.name);
+    const std::string left = f.value.empty() ? absl::StrCat("--", f.spelled)
+                                             : absl::StrCat("--", f.spelled, "=", f.value);
+    std::string help = cl != nullptr ? cl->Help() : "";
+    if (cl != nullptr && !f.value.empty() && !cl->DefaultValue().empty()) {
+      absl::StrAppend(&help, " (default: ", cl->DefaultValue(), ")");
+    }
+    absl::StrAppend(&out, Wrap(left, help));
+  }
+  out +=
+      "\n"
+      "Environment: VMASHADOW_LIB overrides where libvmashadow.so is found.\n"
+      "Exit status: PROGRAM's; 2 for bad usage, 126 if PROGRAM cannot be executed,\n"
+      "127 if it is not found. If PROGRAM dies of a signal, so does vmashadow.\n";
+  return out;
+}
+
+int RunCommand(const std::vector<std::string>& args) {
+  absl::StatusOr<RunOptions> opt = ParseRunArgs(args);
+  if (!opt.ok()) return UsageError(opt.status().message());
+  if (opt->help) {
+    std::fputs(RunUsage().c_str(), stdout);
+    return 0;
+  }
+
+  absl::StatusOr<CheckedProgram> program = CheckProgram(opt->program_argv[0], getenv("PATH"));
+  if (!program.ok()) {
+    PrintErr(absl::StrCat(kPrefix, program.status().message(), "\n"));
+    return ExitCodeForProgramError(program.status());
+  }
+  for (const std::string& w : program->warnings) PrintErr(absl::StrCat(kPrefix, w, "\n"));
+
+  absl::StatusOr<std::string> lib = FindPreloadLibrary();
+  if (!lib.ok()) {
+    PrintErr(absl::StrCat(kPrefix, lib.status().message(), "\n"));
+    return 2;
+  }
+  absl::StatusOr<ReportDir> dir = PrepareReportDir(opt->report_dir);
+  if (!dir.ok()) {
+    PrintErr(absl::StrCat(kPrefix, dir.status().message(), "\n"));
+    return 2;
+  }
+  if (absl::Status s = SetPreloadEnv(*opt, *lib, dir->path); !s.ok()) {
+    PrintErr(absl::StrCat(kPrefix, s.message(), "\n"));
+    RemoveDir(*dir);
+    return 2;
+  }
+
+  std::fflush(stdout);
+  std::fflush(stderr);
+  SavedSignals saved;
+  InstallSignals(&saved);
+  absl::StatusOr<Started> started = StartProgram(program->path, opt->program_argv, saved);
+  if (!started.ok()) {
+    RestoreSignals(saved);
+    PrintErr(absl::StrCat(kPrefix, "cannot start ", opt->program_argv[0], ": ",
+                          started.status().message(), "\n"));
+    RemoveDir(*dir);
+    return 2;
+  }
+  const int status = WaitForChild(started->pid);
+  g_child_pid = 0;
+  RestoreSignals(saved);
+
+  if (started->exec_errno != 0) {
+    const int err = started->exec_errno;
+    PrintErr(
+        absl::StrCat(kPrefix, "cannot execute ", opt->program_argv[0], ": ", strerror(err), "\n"));
+    RemoveDir(*dir);
+    return err == ENOENT ? 127 : 126;
+  }
+
+  const RunSummaryInput summary = CollectReports(*dir, started->pid, status, *program);
+  PrintErr(FormatRunSummary(summary));
+  RemoveDir(*dir);
+
+  if (status < 0) return 2;
+  if (WIFSIGNALED(status)) DieOfSignal(WTERMSIG(status));
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 2;
+}
+
+}  // namespace vmashadow
