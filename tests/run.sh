@@ -20,7 +20,8 @@ done
 cd "$(dirname "$0")/.."
 
 packages=(build-essential meson ninja-build pkg-config git clang-format
-          libboost-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev)
+          libboost-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+          python3 perl sqlite3 libjemalloc2 libgoogle-perftools4 libmimalloc2.0)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -41,7 +42,17 @@ ninja -C "$build"
 
 case "$mode" in
   demo)
-    exec "$build/tests/kernel/kernel_oracle" --seeds=1 --ops=20000
+    # The main job: a real program (python3) under vmashadow run, every mm
+    # call checked against the kernel; the summary paragraph ends the output.
+    exec "$build/tools/vmashadow" run --check=every -- /usr/bin/python3 -c '
+import json, mmap, threading, zlib
+def work(n):
+    blocks = [bytearray(100000 + n * 4096) for _ in range(50)]
+    return sum(map(len, blocks))
+threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+[t.start() for t in threads]; [t.join() for t in threads]
+m = mmap.mmap(-1, 1 << 22); m.write(zlib.compress(json.dumps(list(range(100000))).encode()))
+print("python3 done:", m.tell(), "compressed bytes")'
     ;;
   test)
     out=$(mktemp)
