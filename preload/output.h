@@ -14,6 +14,30 @@
 
 namespace vmashadow::preload {
 
+// v's digits, most significant first, into out (24 bytes suffice); returns
+// how many. Hex has no "0x" prefix.
+inline size_t FormatUdec(uint64_t v, char* out) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (size_t i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+inline size_t FormatHex(uint64_t v, char* out) {
+  char tmp[16];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v != 0);
+  for (size_t i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
+  return n;
+}
+
 class Writer {
  public:
   explicit Writer(int fd = 2) : fd_(fd) {}
@@ -31,14 +55,8 @@ class Writer {
   Writer& Str(const char* s) { return Mem(s, strlen(s)); }
   Writer& Ch(char c) { return Mem(&c, 1); }
   Writer& Udec(uint64_t v) {
-    char tmp[24];
-    int n = 0;
-    do {
-      tmp[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    while (n > 0) Ch(tmp[--n]);
-    return *this;
+    char digits[24];
+    return Mem(digits, FormatUdec(v, digits));
   }
   Writer& Dec(int64_t v) {
     if (v < 0) {
@@ -48,15 +66,8 @@ class Writer {
     return Udec(static_cast<uint64_t>(v));
   }
   Writer& Hex(uint64_t v) {
-    char tmp[16];
-    int n = 0;
-    do {
-      tmp[n++] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v != 0);
-    Str("0x");
-    while (n > 0) Ch(tmp[--n]);
-    return *this;
+    char digits[16];
+    return Str("0x").Mem(digits, FormatHex(v, digits));
   }
   // A syscall result: -errno in decimal, anything else in hex.
   Writer& Ret(int64_t v) { return v < 0 && v >= -4095 ? Dec(v) : Hex(static_cast<uint64_t>(v)); }
@@ -122,25 +133,12 @@ class Text {
   }
   Text& Add(const char* s) { return Add(s, strlen(s)); }
   Text& Udec(uint64_t v) {
-    char tmp[24];
-    int n = 0;
-    do {
-      tmp[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v != 0);
-    while (n > 0) Add(&tmp[--n], 1);
-    return *this;
+    char digits[24];
+    return Add(digits, FormatUdec(v, digits));
   }
   Text& Hex(uint64_t v) {
-    char tmp[16];
-    int n = 0;
-    do {
-      tmp[n++] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v != 0);
-    Add("0x");
-    while (n > 0) Add(&tmp[--n], 1);
-    return *this;
+    char digits[16];
+    return Add("0x").Add(digits, FormatHex(v, digits));
   }
   void Clear() {
     len_ = 0;

@@ -111,6 +111,48 @@ inline int64_t RawWrite(int fd, const void* buf, size_t n) {
 }
 inline void RawClose(int fd) { RawSyscall6(kSysClose, U(fd)); }
 
+// --- Signals, as the raw rt_sigaction/rt_sigprocmask ABI has them. ---
+
+inline constexpr int kSigsys = 31;
+inline constexpr uint64_t kSigsysBit = uint64_t{1} << (kSigsys - 1);
+inline constexpr uint64_t kSigDfl = 0;
+inline constexpr uint64_t kSigIgn = 1;
+inline constexpr uint64_t kSaSiginfo = 4;
+inline constexpr uint64_t kSaRestorer = 0x04000000;
+inline constexpr uint64_t kSaNodefer = 0x40000000;
+inline constexpr uint64_t kSaResethand = 0x80000000;
+
+// struct k_sigaction as the x86-64 kernel reads it (sigsetsize 8).
+struct KernelSigaction {
+  uint64_t handler;
+  uint64_t flags;
+  uint64_t restorer;
+  uint64_t mask;
+};
+
+// Blocks every signal but SIGSYS (a trapped syscall with SIGSYS blocked
+// kills the process); returns the previous mask.
+inline uint64_t BlockAllSignals() {
+  uint64_t all = ~kSigsysBit;
+  uint64_t old = 0;
+  RawSyscall6(kSysRtSigprocmask, 2 /* SIG_SETMASK */, U(&all), U(&old), sizeof(uint64_t));
+  return old;
+}
+
+inline void RestoreSignals(uint64_t mask) {
+  RawSyscall6(kSysRtSigprocmask, 2 /* SIG_SETMASK */, U(&mask), 0, sizeof(uint64_t));
+}
+
+// Default action for sig, unblocked, then sent to this thread: the process
+// ends (or stops, ignores) as if we had never handled it.
+inline void ResetAndRaise(int sig) {
+  KernelSigaction dfl{kSigDfl, 0, 0, 0};
+  RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
+  uint64_t unblock = uint64_t{1} << (sig - 1);
+  RawSyscall6(kSysRtSigprocmask, 1 /* SIG_UNBLOCK */, U(&unblock), 0, 8);
+  RawSyscall6(kSysTgkill, U(RawSyscall6(kSysGetpid)), U(RawSyscall6(kSysGettid)), U(sig));
+}
+
 }  // namespace vmashadow::preload
 
 #endif  // VMASHADOW_PRELOAD_RAW_SYSCALL_H_

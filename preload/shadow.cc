@@ -129,24 +129,6 @@ static_assert(sizeof(kCallNames) / sizeof(kCallNames[0]) == static_cast<size_t>(
 // ---------------------------------------------------------------------------
 // Signals and the lock.
 
-constexpr int kSigSetmask = 2;
-
-// Blocks every signal but SIGSYS: a trapped syscall with SIGSYS blocked
-// kills the process, and the application runs between AtforkPrepare and the
-// fork it prepares.
-constexpr uint64_t kSigsysBit = uint64_t{1} << (31 - 1);
-
-uint64_t BlockAllSignals() {
-  uint64_t all = ~kSigsysBit;
-  uint64_t old = 0;
-  RawSyscall6(kSysRtSigprocmask, kSigSetmask, U(&all), U(&old), sizeof(uint64_t));
-  return old;
-}
-
-void RestoreSignals(uint64_t mask) {
-  RawSyscall6(kSysRtSigprocmask, kSigSetmask, U(&mask), 0, sizeof(uint64_t));
-}
-
 void LockAcquire() {
   while (__atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE) != 0) {
     int spins = 0;
@@ -557,7 +539,6 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
   Vma* prev = nullptr;
   (void)g_model->tree().FindVmaPrev(lo, &prev);
   uint64_t addr = prev != nullptr ? prev->start : 0;
-  int after = 0;
   for (int guard = 0; guard < 100000; ++guard) {
     abi::ProcmapQuery q;
     bool ok = false;
@@ -587,7 +568,7 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
       Resync();
       return;
     }
-    if (q.vma_start >= hi && ++after >= 1) return;
+    if (q.vma_start >= hi) return;  // the neighbour after the range: done
     addr = q.vma_end;
   }
 }
@@ -729,23 +710,6 @@ void KeepEarlierImageReport(int pid) {
 }
 
 constexpr int kSigAbrt = 6;
-constexpr int kSigDfl = 0;
-
-struct KernelSigaction {
-  uint64_t handler;
-  uint64_t flags;
-  uint64_t restorer;
-  uint64_t mask;
-};
-
-void ResetAndRaise(int sig) {
-  KernelSigaction dfl{kSigDfl, 0, 0, 0};
-  RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
-  uint64_t unblock = uint64_t{1} << (sig - 1);
-  RawSyscall6(kSysRtSigprocmask, 1 /* SIG_UNBLOCK */, U(&unblock), 0, 8);
-  RawSyscall6(kSysTgkill, RawSyscall6(kSysGetpid), RawSyscall6(kSysGettid), U(sig));
-}
-
 // --strict: the first divergence ends the program (after its report).
 void StrictAbort() {
   WriteReport("strict", true);
@@ -799,6 +763,8 @@ constexpr int kFaultSignals[] = {4 /* ILL */, 6 /* ABRT */, 7 /* BUS */, 8 /* FP
 constexpr int kEndingSignals[] = {1 /* HUP */,   2 /* INT */,   3 /* QUIT */,  10 /* USR1 */,
                                   12 /* USR2 */, 13 /* PIPE */, 14 /* ALRM */, 15 /* TERM */};
 
+constexpr uint64_t kFatalFlags = kSaSiginfo | kSaRestorer | kSaNodefer | kSaResethand;
+
 void FatalSignal(int sig, siginfo_t* si, void*) {
   Text<24> reason;
   reason.Add("signal ").Udec(static_cast<uint64_t>(sig));
@@ -809,7 +775,7 @@ void FatalSignal(int sig, siginfo_t* si, void*) {
                      (sig == 4 || sig == 7 || sig == 8 || sig == 11);
   if (fault) {
     KernelSigaction dfl{kSigDfl, 0, 0, 0};
-    RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
+    RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);  // re-faults on return
   } else {
     ResetAndRaise(sig);
   }
@@ -819,18 +785,12 @@ void InstallFatalHandler(int sig) {
   KernelSigaction old{};
   if (RawSyscall6(kSysRtSigaction, U(sig), 0, U(&old), 8) != 0) return;
   if (old.handler != kSigDfl) return;  // the program's (or an inherited SIG_IGN)
-  KernelSigaction act{};
-  act.handler = U(&FatalSignal);
-  constexpr uint64_t kSaSiginfo = 4, kSaRestorer = 0x04000000, kSaNodefer = 0x40000000,
-                     kSaResethand = 0x80000000;
-  act.flags = kSaSiginfo | kSaRestorer | kSaNodefer | kSaResethand;
-  act.restorer = SudRestorer();
-  act.mask = 0;
+  const KernelSigaction act{U(&FatalSignal), kFatalFlags, SudRestorer(), 0};
   if (RawSyscall6(kSysRtSigaction, U(sig), U(&act), 0, 8) == 0) SudNoteOwnFatalHandler(sig);
 }
 
 void InstallFatalHandlers() {
-  SudSetFatalAction(U(&FatalSignal), 4 | 0x04000000 | 0x40000000 | 0x80000000);
+  SudSetFatalAction(U(&FatalSignal), kFatalFlags);
   for (int sig : kFaultSignals) InstallFatalHandler(sig);
   if (g_sud_armed) {
     for (int sig : kEndingSignals) InstallFatalHandler(sig);
@@ -1173,14 +1133,12 @@ void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok)
     w.Str("vmashadow: event ").Udec(g_count.events_total).Ch(' ').Str(ev.c_str()).Str(" = ");
     w.Ret(kernel_ret).Str(t_trapped ? " (trapped)\n" : "\n");
   }
-  if (!hit) {
+  if (!hit && g_count.records++ < kMaxRecords) {
     Writer w;
     Text<200> ev;
     PutEvent(ev, call_, args_);
-    if (g_count.records++ < kMaxRecords) {
-      w.Str("vmashadow: result differs at event ").Udec(g_count.events_total).Ch(' ');
-      w.Str(ev.c_str()).Str(": kernel ").Ret(kernel_ret).Str(", model ").Ret(o.ret).Ch('\n');
-    }
+    w.Str("vmashadow: result differs at event ").Udec(g_count.events_total).Ch(' ');
+    w.Str(ev.c_str()).Str(": kernel ").Ret(kernel_ret).Str(", model ").Ret(o.ret).Ch('\n');
   }
   if (g_model->broken()) g_dirty = true;
   switch (g_check) {
@@ -1235,8 +1193,13 @@ bool KernelHasAnonPages(uint64_t lo, uint64_t hi) {
   return RawSyscall6(kSysIoctl, U(g_pagemap_fd), abi::kPagemapScanIoctl, U(&arg)) > 0;
 }
 
-bool MaybeAnon(const Vma* v) {
-  return v->anon.anon_vma == 0 && (v->flags & kVmMayShare) == 0 && v->special == SpecialKind::kNone;
+// A private VMA the model thinks has no anon_vma: if the kernel shows
+// anonymous pages in it, it gets one (the way a fault gives it).
+void LearnVma(Vma* v) {
+  if (v->anon.anon_vma == 0 && (v->flags & kVmMayShare) == 0 && v->special == SpecialKind::kNone &&
+      KernelHasAnonPages(v->start, v->end)) {
+    (void)g_model->LearnFaulted(v->start);
+  }
 }
 
 // The VMAs meeting [lo, hi) and the neighbours touching it (those a merge
@@ -1246,11 +1209,7 @@ void LearnAnonRange(uint64_t lo, uint64_t hi) {
   Vma* prev = nullptr;
   Vma* v = g_model->tree().FindVmaPrev(lo, &prev);
   if (prev != nullptr && prev->end == lo) v = prev;
-  for (; v != nullptr && v->start <= hi; v = v->next) {
-    if (MaybeAnon(v) && KernelHasAnonPages(v->start, v->end)) {
-      (void)g_model->LearnFaulted(v->start);
-    }
-  }
+  for (; v != nullptr && v->start <= hi; v = v->next) LearnVma(v);
 }
 
 }  // namespace
@@ -1264,10 +1223,8 @@ void EventScope::LearnAnonAround(uint64_t lo, uint64_t hi) {
   Vma* left = g_model->FindVma(lo - 1);
   Vma* right = g_model->FindVma(hi);
   if (left == nullptr || left->start > lo - 1 || right == nullptr || right->start > hi) return;
-  Vma* const both[2] = {left, right};
-  for (Vma* v : both) {
-    if (MaybeAnon(v) && KernelHasAnonPages(v->start, v->end)) (void)g_model->LearnFaulted(v->start);
-  }
+  LearnVma(left);
+  LearnVma(right);
 }
 
 void EventScope::LearnShmemInode(uint64_t addr) {

@@ -88,8 +88,6 @@ vmashadow_clone_stub:
 namespace vmashadow::preload {
 namespace {
 
-constexpr int kSigsys = 31;
-constexpr uint64_t kSigsysBit = uint64_t{1} << (kSigsys - 1);
 constexpr uint64_t kUnblockable = (uint64_t{1} << (9 - 1)) | (uint64_t{1} << (19 - 1));
 constexpr int kSysUserDispatch = 2;  // si_code
 constexpr uint32_t kAuditArchI386 = 0x40000003;
@@ -98,22 +96,10 @@ constexpr long kPrSetSyscallUserDispatch = 59;
 constexpr long kPrSysDispatchOn = 1;
 constexpr long kPrSetVma = 0x53564d41;
 constexpr char kSelectorBlock = 1;
-constexpr uint64_t kSaSiginfo = 4;
-constexpr uint64_t kSaRestorer = 0x04000000;
-constexpr uint64_t kSaNodefer = 0x40000000;
 constexpr uint64_t kCloneVm = 0x100;
 constexpr uint64_t kCloneVfork = 0x4000;
 constexpr uint64_t kSigchld = 17;
-constexpr uint64_t kSigDfl = 0;
-constexpr uint64_t kSigIgn = 1;
 constexpr uint64_t kRedZoneSkip = 136;  // 128-byte red zone + the return address
-
-struct KernelSigaction {
-  uint64_t handler;
-  uint64_t flags;
-  uint64_t restorer;
-  uint64_t mask;
-};
 
 uint64_t g_text_lo = 0;
 uint64_t g_text_len = 0;
@@ -250,9 +236,7 @@ void ChainSigsys(int sig, siginfo_t* si, void* ctx) {
   const KernelSigaction act = g_app_sigsys;
   if (act.handler == kSigIgn) return;
   if (act.handler == kSigDfl) {
-    KernelSigaction dfl{};
-    RawSyscall6(kSysRtSigaction, kSigsys, U(&dfl), 0, 8);
-    RawSyscall6(kSysTgkill, U(Getpid()), RawSyscall6(kSysGettid), kSigsys);
+    ResetAndRaise(kSigsys);
     return;
   }
   if ((act.flags & kSaSiginfo) != 0) {
@@ -265,19 +249,10 @@ void ChainSigsys(int sig, siginfo_t* si, void* ctx) {
 // ---------------------------------------------------------------------------
 // Processes and threads.
 
-uint64_t BlockSignals() {
-  uint64_t all = ~kSigsysBit;
-  uint64_t old = 0;
-  RawSyscall6(kSysRtSigprocmask, 2, U(&all), U(&old), 8);
-  return old;
-}
-
-void RestoreSignals(uint64_t mask) { RawSyscall6(kSysRtSigprocmask, 2, U(&mask), 0, 8); }
-
 // fork, vfork (as a fork that waits), clone without a new stack: done here;
 // the child returns through the same signal frame, in its own memory.
 int64_t ForkHere(long nr, const uint64_t* a) {
-  const uint64_t mask = BlockSignals();
+  const uint64_t mask = BlockAllSignals();
   ForkLock();
   const int64_t r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (r == 0) {
