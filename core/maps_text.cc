@@ -420,30 +420,94 @@ size_t RenderVmaLine(const AddressSpace& as, const Vma& v, char* buf, size_t cap
   return out.Finish();
 }
 
-size_t RenderQueryLine(const abi::ProcmapQuery& q, const char* name, size_t name_len, char* buf,
-                       size_t cap) {
+namespace {
+
+// The fields of one PROCMAP_QUERY answer, as its maps line would show them.
+void QueryFields(const abi::ProcmapQuery& q, const char* name, size_t name_len, LineFields* f) {
   constexpr uint64_t kQueryRead = 1, kQueryWrite = 2, kQueryExec = 4, kQueryShared = 8;
-  Sink out(buf, cap);
-  LineFields f;
-  f.start = q.vma_start;
-  f.end = q.vma_end;
-  f.flags = 0;
-  if (q.vma_flags & kQueryRead) f.flags |= kVmRead;
-  if (q.vma_flags & kQueryWrite) f.flags |= kVmWrite;
-  if (q.vma_flags & kQueryExec) f.flags |= kVmExec;
-  if (q.vma_flags & kQueryShared) f.flags |= kVmMayShare;
-  f.offset = q.vma_offset;
-  f.dev_major = q.dev_major;
-  f.dev_minor = q.dev_minor;
-  f.inode = q.inode;
+  f->start = q.vma_start;
+  f->end = q.vma_end;
+  f->flags = 0;
+  if (q.vma_flags & kQueryRead) f->flags |= kVmRead;
+  if (q.vma_flags & kQueryWrite) f->flags |= kVmWrite;
+  if (q.vma_flags & kQueryExec) f->flags |= kVmExec;
+  if (q.vma_flags & kQueryShared) f->flags |= kVmMayShare;
+  f->offset = q.vma_offset;
+  f->dev_major = q.dev_major;
+  f->dev_minor = q.dev_minor;
+  f->inode = q.inode;
   // The ioctl copies the name with its NUL; maps escapes newlines in paths.
   while (name_len > 0 && name[name_len - 1] == '\0') --name_len;
-  f.has_name = name_len > 0;
-  f.name = name;
-  f.name_len = name_len;
-  f.escape_newline = q.inode != 0 || (name_len > 0 && name[0] == '/');
+  f->has_name = name_len > 0;
+  f->name = name;
+  f->name_len = name_len;
+  f->escape_newline = q.inode != 0 || (name_len > 0 && name[0] == '/');
+}
+
+// Walks the name column of a line as RenderFields writes it: the name (with
+// newlines escaped when asked) and the " (deleted)" suffix.
+class NameCursor {
+ public:
+  explicit NameCursor(const LineFields& f) : f_(f) {}
+  // The next character, or -1 at the end.
+  int Next() {
+    if (escape_left_ > 0) return kEscape[4 - escape_left_--];
+    if (i_ < f_.name_len) {
+      const char c = f_.name[i_++];
+      if (f_.escape_newline && c == '\n') {
+        escape_left_ = 3;
+        return kEscape[0];
+      }
+      return static_cast<unsigned char>(c);
+    }
+    if (f_.deleted && suffix_ < kDeletedSuffixLen) return kDeletedSuffix[suffix_++];
+    return -1;
+  }
+
+ private:
+  static constexpr char kEscape[4] = {'\\', '0', '1', '2'};
+  const LineFields& f_;
+  size_t i_ = 0;
+  int escape_left_ = 0;
+  size_t suffix_ = 0;
+};
+
+// True when RenderFields would write the same line for a and b.
+bool SameLine(const LineFields& a, const LineFields& b) {
+  constexpr uint64_t kShown = kVmRead | kVmWrite | kVmExec | kVmMayShare;
+  if (a.start != b.start || a.end != b.end || ((a.flags ^ b.flags) & kShown) != 0 ||
+      a.offset != b.offset || a.dev_major != b.dev_major || a.dev_minor != b.dev_minor ||
+      a.inode != b.inode || a.has_name != b.has_name) {
+    return false;
+  }
+  if (!a.has_name) return true;
+  NameCursor x(a);
+  NameCursor y(b);
+  for (;;) {
+    const int c = x.Next();
+    if (c != y.Next()) return false;
+    if (c < 0) return true;
+  }
+}
+
+}  // namespace
+
+size_t RenderQueryLine(const abi::ProcmapQuery& q, const char* name, size_t name_len, char* buf,
+                       size_t cap) {
+  Sink out(buf, cap);
+  LineFields f;
+  QueryFields(q, name, name_len, &f);
   RenderFields(f, &out);
   return out.Finish();
+}
+
+bool QueryMatchesVma(const AddressSpace& as, const Vma& v, const abi::ProcmapQuery& q,
+                     const char* name, size_t name_len) {
+  LineFields model;
+  FieldsOf(as, v, &model);
+  LineFields kernel;
+  QueryFields(q, name, name_len, &kernel);
+  return SameLine(model, kernel);
 }
 
 // Mirrors reading /proc/PID/maps: m_start/m_next over the VMAs, then the gate

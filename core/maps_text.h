@@ -38,6 +38,12 @@ size_t RenderMaps(const AddressSpace& as, char* buf, size_t cap);
 size_t RenderQueryLine(const abi::ProcmapQuery& q, const char* name, size_t name_len, char* buf,
                        size_t cap);
 
+// True when RenderVmaLine(as, v) and RenderQueryLine(q, name, name_len) would
+// write the same line, decided without rendering either (the preload's
+// per-event range check compares many lines).
+bool QueryMatchesVma(const AddressSpace& as, const Vma& v, const abi::ProcmapQuery& q,
+                     const char* name, size_t name_len);
+
 // The name the kernel shows for v ("" when none), without " (deleted)";
 // *deleted tells whether that suffix follows. Points into the model or at a
 // static string.

@@ -476,10 +476,10 @@ void FullCompare(const Call* call, const uint64_t* args) {
   Resync();
 }
 
-// One PROCMAP_QUERY: the kernel's VMA covering addr or the next one, as a
-// maps line in g_line_kernel. Returns the line length, 0 when there is none
-// (or the ioctl is unavailable: *ok false).
-size_t QueryKernelLine(uint64_t addr, abi::ProcmapQuery* q, bool* ok) {
+// One PROCMAP_QUERY: the kernel's VMA covering addr or the next one, its name
+// in g_query_name. Returns false when the ioctl is unavailable; *found tells
+// whether there is such a VMA.
+bool QueryKernel(uint64_t addr, abi::ProcmapQuery* q, bool* found) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     memset(q, 0, sizeof(*q));
     q->size = sizeof(*q);
@@ -488,22 +488,21 @@ size_t QueryKernelLine(uint64_t addr, abi::ProcmapQuery* q, bool* ok) {
     q->vma_name_addr = U(g_query_name);
     q->vma_name_size = sizeof(g_query_name);
     const int64_t r = RawSyscall6(kSysIoctl, U(g_maps_fd), abi::kProcmapQueryIoctl, U(q));
-    if (r == 0) {
-      *ok = true;
-      return RenderQueryLine(*q, g_query_name, q->vma_name_size, g_line_kernel,
-                             sizeof(g_line_kernel));
-    }
-    if (r == -ENOENT) {
-      *ok = true;
-      return 0;
+    if (r == 0 || r == -ENOENT) {
+      *found = r == 0;
+      return true;
     }
     if (r != -EBADF && r != -ENOTTY) break;
     // The application may have closed our fd (and may own that number now:
     // never close it): open a fresh one once.
     g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
   }
-  *ok = false;
-  return 0;
+  return false;
+}
+
+// The maps line of a query answer, in g_line_kernel (for records).
+size_t KernelLine(const abi::ProcmapQuery& q) {
+  return RenderQueryLine(q, g_query_name, q.vma_name_size, g_line_kernel, sizeof(g_line_kernel));
 }
 
 // Set once a second thread runs: from then on, page faults (which give
@@ -541,27 +540,29 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
   uint64_t addr = prev != nullptr ? prev->start : 0;
   for (int guard = 0; guard < 100000; ++guard) {
     abi::ProcmapQuery q;
-    bool ok = false;
-    const size_t klen = QueryKernelLine(addr, &q, &ok);
-    if (!ok) {
+    bool found = false;
+    if (!QueryKernel(addr, &q, &found)) {
       FullCompare(call, args);
       return;
     }
     const Vma* mv = g_model->FindVma(addr);
-    if (klen != 0 && mv != nullptr && (mv->flags & kVmGrowsdown) != 0 && q.vma_end == mv->end &&
+    if (found && mv != nullptr && (mv->flags & kVmGrowsdown) != 0 && q.vma_end == mv->end &&
         q.vma_start < mv->start) {
       ReconcileStack(q.vma_start);
       mv = g_model->FindVma(addr);
     }
-    const size_t mlen =
-        mv != nullptr ? RenderVmaLine(*g_model, *mv, g_line_model, sizeof(g_line_model)) : 0;
-    if (klen == 0 && mlen == 0) return;
-    if (klen != mlen || memcmp(g_line_kernel, g_line_model, klen) != 0) {
-      if (LateAnonBoundary(q, mv)) {
+    if (!found && mv == nullptr) return;
+    // Lines are rendered only to report a difference.
+    if (!found || mv == nullptr ||
+        !QueryMatchesVma(*g_model, *mv, q, g_query_name, q.vma_name_size)) {
+      if (found && LateAnonBoundary(q, mv)) {
         RecordUnexplained("merge boundary (anon_vma learnt late)", q.vma_start, q.vma_end);
         Resync();
         return;
       }
+      const size_t klen = found ? KernelLine(q) : 0;
+      const size_t mlen =
+          mv != nullptr ? RenderVmaLine(*g_model, *mv, g_line_model, sizeof(g_line_model)) : 0;
       RecordDivergence(call, args, "range check", mlen != 0 ? g_line_model : "(none)",
                        mlen != 0 ? mlen : 6, klen != 0 ? g_line_kernel : "(none)",
                        klen != 0 ? klen : 6);
@@ -1229,8 +1230,8 @@ void EventScope::LearnAnonAround(uint64_t lo, uint64_t hi) {
 
 void EventScope::LearnShmemInode(uint64_t addr) {
   abi::ProcmapQuery q;
-  bool ok = false;
-  if (QueryKernelLine(addr, &q, &ok) != 0 && q.vma_start <= addr && addr < q.vma_end &&
+  bool found = false;
+  if (QueryKernel(addr, &q, &found) && found && q.vma_start <= addr && addr < q.vma_end &&
       q.inode != 0) {
     (void)g_model->SetShmemInode(addr, q.inode, q.dev_major, q.dev_minor);
   }

@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -19,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -239,6 +242,71 @@ TEST(RenderVmaLine, DeletedAndEscapedPaths) {
   // MarkFileDeleted flips the suffix on every VMA of that file.
   m.as().MarkFileDeleted(8, 2, 13);
   EXPECT_NE(m.Line(m.as().FindVma(0x1002000)).find("spaces (deleted)\n"), std::string::npos);
+}
+
+// QueryMatchesVma agrees with comparing the two rendered lines, for each kind
+// of name and for a query differing in any one field.
+TEST(QueryMatchesVma, AgreesWithRenderedLines) {
+  Model m;
+  const FileDesc del = MakeFile("/tmp/gone", 8, 2, 11, 1, true);
+  const FileDesc nl = MakeFile("/tmp/a\nb", 8, 2, 12, 2);
+  const FileDesc plain = MakeFile("/usr/lib/x.so", 254, 0, 13, 3);
+  std::vector<Vma*> vmas = {
+      m.FileVma(0x1000000, 0x1001000, 0, kRo, del),
+      m.FileVma(0x1001000, 0x1002000, 0, kRo, nl),
+      m.FileVma(0x1003000, 0x1005000, 7, kRx, plain),
+      m.Anon(0x2000000, 0x2004000),
+      m.Special(0x7fff0000000, 0x7fff0002000, kRx, SpecialKind::kVdso),
+  };
+  m.as().SetBrkState(0x2000000, 0x2001000);  // the anon VMA is [heap]
+  for (Vma* v : vmas) {
+    ASSERT_NE(v, nullptr);
+    const std::string line = m.Line(v);
+    MapsLine l;
+    ASSERT_TRUE(ParseMapsLine(line.data(), line.size(), &l)) << line;
+    // The query the kernel would answer, its name with " (deleted)" as d_path
+    // writes it and a NUL, newlines raw.
+    bool deleted = false;
+    std::string name = VmaName(m.as(), *v, &deleted);
+    if (deleted) name += " (deleted)";
+    abi::ProcmapQuery q{};
+    q.vma_start = v->start;
+    q.vma_end = v->end;
+    q.vma_flags = (l.perms[0] == 'r' ? 1 : 0) | (l.perms[1] == 'w' ? 2 : 0) |
+                  (l.perms[2] == 'x' ? 4 : 0) | (l.perms[3] == 's' ? 8 : 0);
+    q.vma_offset = l.offset;
+    q.dev_major = l.dev_major;
+    q.dev_minor = l.dev_minor;
+    q.inode = l.inode;
+    auto agrees = [&](const abi::ProcmapQuery& x, const std::string& n) {
+      char buf[8192];
+      const size_t len = RenderQueryLine(x, n.c_str(), n.size() + 1, buf, sizeof(buf));
+      return QueryMatchesVma(m.as(), *v, x, n.c_str(), n.size() + 1) ==
+             (std::string(buf, len) == line);
+    };
+    EXPECT_TRUE(QueryMatchesVma(m.as(), *v, q, name.c_str(), name.size() + 1)) << line;
+    EXPECT_TRUE(agrees(q, name)) << line;
+    const std::vector<std::function<void(abi::ProcmapQuery&)>> edits = {
+        [](abi::ProcmapQuery& x) { x.vma_start -= 0x1000; },
+        [](abi::ProcmapQuery& x) { x.vma_end += 0x1000; },
+        [](abi::ProcmapQuery& x) { x.vma_flags ^= 1; },
+        [](abi::ProcmapQuery& x) { x.vma_flags ^= 8; },
+        [](abi::ProcmapQuery& x) { x.vma_offset += 0x1000; },
+        [](abi::ProcmapQuery& x) { x.dev_minor += 1; },
+        [](abi::ProcmapQuery& x) { x.inode += 1; },
+    };
+    for (const auto& edit : edits) {
+      abi::ProcmapQuery x = q;
+      edit(x);
+      EXPECT_FALSE(QueryMatchesVma(m.as(), *v, x, name.c_str(), name.size() + 1)) << line;
+      EXPECT_TRUE(agrees(x, name)) << line;
+    }
+    for (const std::string& other : {name + "x", name.substr(0, name.size() / 2), std::string(),
+                                     std::string("[stack]"), name + " (deleted)"}) {
+      if (other == name) continue;
+      EXPECT_TRUE(agrees(q, other)) << line << " vs name [" << other << "]";
+    }
+  }
 }
 
 TEST(RenderVmaLine, PermsUseMayShare) {
@@ -1056,6 +1124,8 @@ std::string RoundTripThisProcess(int* vmas_checked) {
   // Per-VMA: each rendered line, VmFlags and the guesses we expect to be exact.
   const std::map<std::string, std::string> flags = SmapsFlagsByRange(snap.smaps);
   int checked = 0;
+  int queried = 0;
+  const int maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   for (const Vma* v = m.as().tree().First(); v != nullptr; v = v->next) {
     const std::string line = m.Line(v);
     const std::string range = line.substr(0, line.find(' ') + 1);
@@ -1070,6 +1140,31 @@ std::string RoundTripThisProcess(int* vmas_checked) {
       out +=
           "VmFlags of " + range + ": kernel [" + it->second + "] model [" + rendered_flags + "]\n";
     }
+    // The range check's comparison: the kernel's PROCMAP_QUERY answer for
+    // this VMA matches the model's VMA, and renders as the same line. The
+    // heap and the stack move while this test allocates, so they are left out.
+    const bool moving =
+        line.find("[heap]") != std::string::npos || line.find("[stack]") != std::string::npos;
+    if (maps_fd >= 0 && !moving) {
+      abi::ProcmapQuery q{};
+      char qname[4096];
+      q.size = sizeof(q);
+      q.query_flags = abi::kProcmapQueryCoveringOrNext;
+      q.query_addr = v->start;
+      q.vma_name_addr = reinterpret_cast<uint64_t>(qname);
+      q.vma_name_size = sizeof(qname);
+      if (ioctl(maps_fd, abi::kProcmapQueryIoctl, &q) != 0) {
+        out += "PROCMAP_QUERY failed for " + range + "\n";
+      } else {
+        char qline[8192];
+        const size_t qn = RenderQueryLine(q, qname, q.vma_name_size, qline, sizeof(qline));
+        if (std::string(qline, qn) != line) out += "query line differs: " + std::string(qline, qn);
+        if (!QueryMatchesVma(m.as(), *v, q, qname, q.vma_name_size)) {
+          out += "QueryMatchesVma false for " + line;
+        }
+        ++queried;
+      }
+    }
     bool deleted = false;
     const std::string name = VmaName(m.as(), *v, &deleted);
     if (name == "[vvar]" || name == "[vvar_vclock]" || name == "[vdso]" || name == "[stack]") {
@@ -1082,6 +1177,10 @@ std::string RoundTripThisProcess(int* vmas_checked) {
       }
     }
     ++checked;
+  }
+  if (maps_fd >= 0) {
+    close(maps_fd);
+    if (queried + 2 < checked) out += "only " + std::to_string(queried) + " VMAs queried\n";
   }
   *vmas_checked = checked;
   return out;
