@@ -502,13 +502,19 @@ size_t RenderQueryLine(const abi::ProcmapQuery& q, const char* name, size_t name
 }
 
 bool QueryMatchesVma(const AddressSpace& as, const Vma& v, const abi::ProcmapQuery& q,
-                     const char* name, size_t name_len) {
+                     const char* name, size_t name_len, bool compare_name) {
   LineFields model;
   FieldsOf(as, v, &model);
   LineFields kernel;
   QueryFields(q, name, name_len, &kernel);
+  if (!compare_name) {
+    model.has_name = false;
+    kernel.has_name = false;
+  }
   return SameLine(model, kernel);
 }
+
+bool ShowsFile(const Vma& v) { return HasVmFile(v); }
 
 // Mirrors reading /proc/PID/maps: m_start/m_next over the VMAs, then the gate
 // VMA (get_gate_vma) last.

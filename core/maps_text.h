@@ -40,9 +40,12 @@ size_t RenderQueryLine(const abi::ProcmapQuery& q, const char* name, size_t name
 
 // True when RenderVmaLine(as, v) and RenderQueryLine(q, name, name_len) would
 // write the same line, decided without rendering either (the preload's
-// per-event range check compares many lines).
+// per-event range check compares many lines). With compare_name false the
+// name column is ignored (the query was made without fetching the name).
 bool QueryMatchesVma(const AddressSpace& as, const Vma& v, const abi::ProcmapQuery& q,
-                     const char* name, size_t name_len);
+                     const char* name, size_t name_len, bool compare_name = true);
+// True when v's maps line shows a file path (offset, device and inode too).
+bool ShowsFile(const Vma& v);
 
 // The name the kernel shows for v ("" when none), without " (deleted)";
 // *deleted tells whether that suffix follows. Points into the model or at a

@@ -293,20 +293,37 @@ void ApplyAnonFromSmaps(const char* smaps, size_t len) {
   }
 }
 
+bool NextLine(const char* text, size_t len, size_t* pos, const char** line, size_t* line_len);
+
 // Replaces the model with the kernel's current state. 0 or -errno.
 int Seed() {
-  const int64_t mn = ReadWhole("/proc/self/maps", g_kmaps, kMapsCap);
-  const int64_t sn = ReadWhole("/proc/self/smaps", g_smaps, kSmapsCap);
-  if (mn <= 0) return mn < 0 ? static_cast<int>(mn) : -EIO;
-  if (sn <= 0) return sn < 0 ? static_cast<int>(sn) : -EIO;
-  g_model->Clear();
+  // maps and smaps are two reads: a VMA may change between them (a stack
+  // that grows, another thread's fault-free change): read both again then.
+  int64_t mn = 0;
+  int64_t sn = 0;
+  int r = 0;
   size_t bad_line = 0;
-  const int r = SeedFromMaps(g_model, g_kmaps, static_cast<size_t>(mn), g_smaps,
-                             static_cast<size_t>(sn), &bad_line);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    mn = ReadWhole("/proc/self/maps", g_kmaps, kMapsCap);
+    sn = ReadWhole("/proc/self/smaps", g_smaps, kSmapsCap);
+    if (mn <= 0) return mn < 0 ? static_cast<int>(mn) : -EIO;
+    if (sn <= 0) return sn < 0 ? static_cast<int>(sn) : -EIO;
+    g_model->Clear();
+    r = SeedFromMaps(g_model, g_kmaps, static_cast<size_t>(mn), g_smaps, static_cast<size_t>(sn),
+                     &bad_line);
+    if (r != -EINVAL) break;
+  }
   if (r != 0) {
     Writer w;
     w.Str("vmashadow: cannot seed the model from /proc/self/maps (").Dec(r).Str(", line ");
-    w.Udec(bad_line).Str(")\n");
+    w.Udec(bad_line).Str(": ");
+    size_t pos = 0;
+    const char* line = "";
+    size_t len = 0;
+    for (size_t i = 0;
+         i < bad_line && NextLine(g_kmaps, static_cast<size_t>(mn), &pos, &line, &len); ++i) {
+    }
+    w.Line(line, len).Str(")\n");
     return r;
   }
   ApplyAnonFromSmaps(g_smaps, static_cast<size_t>(sn));
@@ -477,16 +494,16 @@ void FullCompare(const Call* call, const uint64_t* args) {
 }
 
 // One PROCMAP_QUERY: the kernel's VMA covering addr or the next one, its name
-// in g_query_name. Returns false when the ioctl is unavailable; *found tells
-// whether there is such a VMA.
-bool QueryKernel(uint64_t addr, abi::ProcmapQuery* q, bool* found) {
+// in g_query_name unless !with_name. Returns false when the ioctl is
+// unavailable; *found tells whether there is such a VMA.
+bool QueryKernel(uint64_t addr, abi::ProcmapQuery* q, bool* found, bool with_name = true) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     memset(q, 0, sizeof(*q));
     q->size = sizeof(*q);
     q->query_flags = abi::kProcmapQueryCoveringOrNext;
     q->query_addr = addr;
-    q->vma_name_addr = U(g_query_name);
-    q->vma_name_size = sizeof(g_query_name);
+    q->vma_name_addr = with_name ? U(g_query_name) : 0;
+    q->vma_name_size = with_name ? sizeof(g_query_name) : 0;
     const int64_t r = RawSyscall6(kSysIoctl, U(g_maps_fd), abi::kProcmapQueryIoctl, U(q));
     if (r == 0 || r == -ENOENT) {
       *found = r == 0;
@@ -530,8 +547,11 @@ bool LateAnonBoundary(const abi::ProcmapQuery& q, const Vma* mv) {
 
 // The range check after one event: the VMAs meeting [lo, hi) plus one on
 // each side, model against PROCMAP_QUERY (start, end, perms, offset, dev,
-// inode, name: the whole maps line). Falls back to a full compare when the
-// ioctl is unavailable.
+// inode, name: the whole maps line). A neighbour outside the range that maps
+// a file is queried without its name: no mm call renames a file, so its
+// (dev, inode, offset) say all the event could have changed, and d_path is
+// the dearest part of a query. Falls back to a full compare when the ioctl is
+// unavailable.
 void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args) {
   ++g_count.range_checks;
   // Start at the VMA before lo (the model's view of it).
@@ -539,27 +559,29 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
   (void)g_model->tree().FindVmaPrev(lo, &prev);
   uint64_t addr = prev != nullptr ? prev->start : 0;
   for (int guard = 0; guard < 100000; ++guard) {
+    const Vma* mv = g_model->FindVma(addr);
+    const bool with_name = mv == nullptr || !ShowsFile(*mv) || (mv->end > lo && mv->start < hi);
     abi::ProcmapQuery q;
     bool found = false;
-    if (!QueryKernel(addr, &q, &found)) {
+    if (!QueryKernel(addr, &q, &found, with_name)) {
       FullCompare(call, args);
       return;
     }
-    const Vma* mv = g_model->FindVma(addr);
     if (found && mv != nullptr && (mv->flags & kVmGrowsdown) != 0 && q.vma_end == mv->end &&
         q.vma_start < mv->start) {
       ReconcileStack(q.vma_start);
       mv = g_model->FindVma(addr);
     }
     if (!found && mv == nullptr) return;
-    // Lines are rendered only to report a difference.
     if (!found || mv == nullptr ||
-        !QueryMatchesVma(*g_model, *mv, q, g_query_name, q.vma_name_size)) {
+        !QueryMatchesVma(*g_model, *mv, q, g_query_name, q.vma_name_size, with_name)) {
       if (found && LateAnonBoundary(q, mv)) {
         RecordUnexplained("merge boundary (anon_vma learnt late)", q.vma_start, q.vma_end);
         Resync();
         return;
       }
+      // Lines are rendered only to report a difference, with the name.
+      if (found && !with_name) (void)QueryKernel(addr, &q, &found);
       const size_t klen = found ? KernelLine(q) : 0;
       const size_t mlen =
           mv != nullptr ? RenderVmaLine(*g_model, *mv, g_line_model, sizeof(g_line_model)) : 0;
@@ -678,6 +700,7 @@ void WriteReport(const char* reason, bool complete) {
     w.Key("results").Udec(g_count.results);
     w.Key("results_hit").Udec(g_count.results_hit);
     w.Key("passthrough").Udec(g_count.passthrough);
+    w.Key("signals_deferred").Udec(SudDeferredSignals());
     w.Key("final_map_count").Udec(g_model->map_count());
     w.Key("exit_reason").Json(reason);
     w.Key("complete").Str(complete ? "true" : "false");
@@ -983,6 +1006,8 @@ __attribute__((destructor)) void Fini() {
 
 bool ShadowReady() { return __atomic_load_n(&g_ready, __ATOMIC_ACQUIRE); }
 
+bool InHook() { return t_in_hook; }
+
 void NoteThreadStarted() { __atomic_store_n(&g_threaded, true, __ATOMIC_RELAXED); }
 
 int ShadowOwnerPid() { return g_owner_pid; }
@@ -1019,6 +1044,7 @@ void ChildAfterFork() {
   g_model->ForkChild();
   g_lockall_future = 0;
   g_count = Counters{};
+  SudResetCounts();
   g_report_written = false;
   if (g_report_dir[0] != '\0') WriteReport("running", false);
   if (g_sud_armed) SudArmThisThread();
@@ -1070,29 +1096,31 @@ EventScope::EventScope(Call call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_
     __atomic_fetch_add(&g_count.passthrough, 1, __ATOMIC_RELAXED);
     return;
   }
-  saved_mask_ = BlockAllSignals();
-  LockAcquire();
-  if (!g_ready) {  // the destructor ran meanwhile
-    LockRelease();
-    RestoreSignals(saved_mask_);
-    return;
-  }
+  // With dispatch every program handler defers signals that arrive while
+  // t_in_hook is set (sud.cc), so no program code runs while this thread
+  // holds the lock; without it, signals are blocked for the event.
+  blocked_ = !SudDefersSignals();
+  if (blocked_) saved_mask_ = BlockAllSignals();
   t_in_hook = true;
+  LockAcquire();
   active_ = true;
-  if (g_dirty) Resync();
-  if (!g_ready) {
-    t_in_hook = false;
-    active_ = false;
-    LockRelease();
+  if (g_ready && g_dirty) Resync();
+  if (!g_ready) Leave();  // the destructor ran meanwhile, or resync failed
+}
+
+void EventScope::Leave() {
+  active_ = false;
+  LockRelease();
+  t_in_hook = false;
+  if (blocked_) {
     RestoreSignals(saved_mask_);
+  } else {
+    SudFlushDeferredSignals();
   }
 }
 
 EventScope::~EventScope() {
-  if (!active_) return;
-  t_in_hook = false;
-  LockRelease();
-  RestoreSignals(saved_mask_);
+  if (active_) Leave();
 }
 
 AddressSpace& EventScope::model() { return *g_model; }

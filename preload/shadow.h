@@ -2,9 +2,13 @@
 // and the machinery behind them (shadow.cc).
 //
 // One process-wide model (core's AddressSpace over an arena we mmap ourselves)
-// guarded by one spinlock. A wrapper opens an EventScope: it blocks every
-// signal with a raw rt_sigprocmask, takes the lock, and marks this thread as
-// inside a hook; the wrapper then issues the real syscall, applies the same
+// guarded by one spinlock. A wrapper opens an EventScope: it marks this
+// thread as inside a hook and takes the lock. No program code may run on the
+// thread while it holds the lock (a handler that longjmps out would leave it
+// held): under Syscall User Dispatch every program handler is wrapped and
+// defers a signal that finds the thread inside a hook until the event ends;
+// with the exported wrappers alone the event blocks every signal with a raw
+// rt_sigprocmask instead. The wrapper then issues the real syscall, applies the same
 // call to the model and hands both results to Finish(), which counts hits and
 // misses and runs the configured check. When the preload is not ready (before
 // the constructor, after the destructor, VMASHADOW_DISABLE, AT_SECURE) or the
@@ -82,12 +86,16 @@ class EventScope {
   }
 
  private:
+  // Releases the lock, then lets deferred signals in (or unblocks them).
+  void Leave();
+
   Call call_;
   uint64_t args_[6];
   uint64_t range_lo_ = 0;
   uint64_t range_hi_ = 0;
   uint64_t saved_mask_ = 0;
   bool active_ = false;
+  bool blocked_ = false;  // signals blocked (no dispatch): restore saved_mask_
 };
 
 // --- Used by the Syscall User Dispatch backend (sud.cc). ---
@@ -99,6 +107,9 @@ int64_t ModelledSyscall(long nr, const uint64_t* a, bool* handled);
 
 // True once the preload is seeded and watching this process.
 bool ShadowReady();
+// True while this thread is inside an event (holding the model lock): a
+// signal arriving now is deferred until the event ends (sud.cc).
+bool InHook();
 // A new thread of this process is running (its anon faults may race ours).
 void NoteThreadStarted();
 // The process whose model this memory holds (differs from getpid() in a

@@ -104,8 +104,21 @@ constexpr uint64_t kRedZoneSkip = 136;  // 128-byte red zone + the return addres
 uint64_t g_text_lo = 0;
 uint64_t g_text_len = 0;
 KernelSigaction g_app_sigsys;  // the program's view of SIGSYS
-uint64_t g_own_fatal = 0;      // signals whose handler is our report writer
-uint64_t g_fatal_wanted = 0;   // signals we put our report writer on when SIG_DFL
+// The program's handlers. Every handler the program installs runs through
+// DeferringHandler (the kernel's action), which calls the program's from
+// this table, so a signal arriving while the thread is inside an event waits
+// until the event has released the model lock (a handler that longjmps out
+// of an event, as shells do on SIGINT, would otherwise leave it held).
+struct AppHandler {
+  uint64_t handler;
+  uint64_t flags;  // as the program set them
+};
+AppHandler g_app_handlers[65];
+uint64_t g_wrapped = 0;  // bit sig: the kernel's action for sig is DeferringHandler
+bool g_defer_signals = false;
+uint64_t g_deferred_total = 0;  // signals deferred so far (for the report)
+uint64_t g_own_fatal = 0;       // signals whose handler is our report writer
+uint64_t g_fatal_wanted = 0;    // signals we put our report writer on when SIG_DFL
 KernelSigaction g_fatal_action;
 
 __thread char t_selector __attribute__((tls_model("initial-exec"))) = 0;
@@ -113,6 +126,16 @@ __thread bool t_sigsys_blocked __attribute__((tls_model("initial-exec"))) = fals
 // A program-sent SIGSYS that arrived while the program had it blocked: held
 // here until it unblocks it (the kernel cannot hold it: it is never blocked).
 __thread bool t_sigsys_pending __attribute__((tls_model("initial-exec"))) = false;
+// Signals that arrived while this thread was inside an event: each was sent
+// again to this thread (rt_tgsigqueueinfo, its siginfo kept) and blocked, so
+// the kernel holds it pending, in order and without bound, until the event
+// ends and SudFlushDeferredSignals unblocks these bits. Written by
+// DeferringHandler only, read and cleared by the thread it interrupted.
+__thread uint64_t t_deferred_bits __attribute__((tls_model("initial-exec"))) = 0;
+// A SIGSYS (not a dispatch trap) that arrived inside an event: SIGSYS is
+// never blocked, so it waits here instead.
+__thread bool t_sigsys_deferred __attribute__((tls_model("initial-exec"))) = false;
+__thread siginfo_t t_sigsys_info __attribute__((tls_model("initial-exec")));
 
 bool IsError(int64_t r) { return r < 0 && r >= -4095; }
 
@@ -139,6 +162,85 @@ void ArmThread() {
 // ---------------------------------------------------------------------------
 // Signals, virtualised.
 
+// Unblocks the signals deferred on this thread. Safe against a signal that
+// arrives meanwhile: the bits are cleared only after the unblock, and
+// DeferringHandler unblocks them itself when it finds them set outside an
+// event (before the program's handler, which may longjmp, runs).
+void UnblockDeferred() {
+  const uint64_t bits = t_deferred_bits;
+  if (bits == 0) return;
+  RawSyscall6(kSysRtSigprocmask, 1 /* SIG_UNBLOCK */, U(&bits), 0, 8);
+  __atomic_fetch_and(&t_deferred_bits, ~bits, __ATOMIC_RELAXED);
+}
+
+// A signal for the program that finds this thread inside an event: sent
+// again to this thread and blocked in the interrupted context, so it runs
+// when the event ends (SudFlushDeferredSignals). False: run it now (not in an
+// event, or a fault, which would only recur on return).
+bool DeferIfInHook(int sig, const siginfo_t* si, ucontext_t* uc) {
+  if (!InHook()) {
+    // Between an event's end and its unblocking (or a signal sent by that
+    // unblocking): let the deferred ones in first.
+    if (t_deferred_bits != 0) {
+      uint64_t m = 0;
+      memcpy(&m, &uc->uc_sigmask, sizeof(m));
+      m &= ~t_deferred_bits;
+      memcpy(&uc->uc_sigmask, &m, sizeof(m));
+      UnblockDeferred();
+    }
+    return false;
+  }
+  const bool fault =
+      sig == 4 || sig == 5 || sig == 7 || sig == 8 || sig == 11;  // ILL TRAP BUS FPE SEGV
+  if (fault && si->si_code > 0) return false;
+  __atomic_fetch_add(&g_deferred_total, 1, __ATOMIC_RELAXED);
+  if (sig == kSigsys) {
+    memcpy(&t_sigsys_info, si, sizeof(siginfo_t));
+    t_sigsys_deferred = true;
+    return true;
+  }
+  const uint64_t bit = uint64_t{1} << (sig - 1);
+  // Blocked first (an SA_NODEFER handler would get it back at once), then
+  // pending again with its siginfo; blocked in the context we return to.
+  RawSyscall6(kSysRtSigprocmask, 0 /* SIG_BLOCK */, U(&bit), 0, 8);
+  RawSyscall6(kSysRtTgsigqueueinfo, U(Getpid()), U(RawSyscall6(kSysGettid)), U(sig), U(si));
+  __atomic_fetch_or(&t_deferred_bits, bit, __ATOMIC_RELAXED);
+  uint64_t m = 0;
+  memcpy(&m, &uc->uc_sigmask, sizeof(m));
+  m |= bit;
+  memcpy(&uc->uc_sigmask, &m, sizeof(m));
+  return true;
+}
+
+// The kernel's action for every program handler (see g_app_handlers).
+void DeferringHandler(int sig, siginfo_t* si, void* ctx) {
+  if (sig <= 0 || sig > 64 || DeferIfInHook(sig, si, static_cast<ucontext_t*>(ctx))) return;
+  const AppHandler a = g_app_handlers[sig];
+  if (a.handler == kSigIgn) return;
+  if (a.handler == kSigDfl) {  // changed while this signal was on its way
+    ResetAndRaise(sig);
+    return;
+  }
+  if ((a.flags & kSaResethand) != 0) {
+    // SA_RESETHAND, done here rather than by the kernel: a deferred signal
+    // must still find the program's handler when it is re-sent.
+    KernelSigaction dfl{kSigDfl, 0, 0, 0};
+    RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
+    g_app_handlers[sig].handler = kSigDfl;
+    __atomic_fetch_and(&g_wrapped, ~(uint64_t{1} << sig), __ATOMIC_RELAXED);
+  }
+  // The kernel passes all three arguments to every x86-64 handler.
+  reinterpret_cast<void (*)(int, siginfo_t*, void*)>(a.handler)(sig, si, ctx);
+}
+
+// The program's view of an action the kernel holds for sig: the program's
+// handler and flags in place of DeferringHandler when `wrapped`.
+void ProgramView(int sig, bool wrapped, const AppHandler& app, KernelSigaction* k) {
+  if (!wrapped || sig <= 0 || sig > 64) return;
+  k->handler = app.handler;
+  k->flags = app.flags | kSaRestorer;
+}
+
 // rt_sigaction: SIGSYS stays ours (the program's action is kept aside);
 // every other handler gets our restorer and never blocks SIGSYS.
 int64_t TrapSigaction(const uint64_t* a) {
@@ -162,34 +264,49 @@ int64_t TrapSigaction(const uint64_t* a) {
   }
   const uint64_t bit = sig > 0 && sig < 64 ? uint64_t{1} << sig : 0;
   const bool own = (g_own_fatal & bit) != 0;
+  const bool was_wrapped = bit != 0 && (g_wrapped & bit) != 0;
+  const AppHandler was = bit != 0 ? g_app_handlers[sig] : AppHandler{};
+  // A CLONE_VM child (posix_spawn's) shares the table with its parent: its
+  // handlers are installed as they are, and the table is left alone.
+  const bool owner = Getpid() == ShadowOwnerPid();
   int64_t r;
+  KernelSigaction old{};
   if (act != 0 && k.handler == kSigDfl && (g_fatal_wanted & bit) != 0) {
     // Back to the default action: our report writer stands in for it (it
     // ends the process the same way), out of the program's sight.
-    KernelSigaction old{};
     r = RawSyscall6(kSysRtSigaction, a[0], U(&g_fatal_action), U(&old), 8);
     if (r == 0) __atomic_fetch_or(&g_own_fatal, bit, __ATOMIC_RELAXED);
-    if (r == 0 && oact != 0) {
-      if (own) old = KernelSigaction{};
-      r = SafeCopy(true, &old, oact, sizeof(old));
-    }
+    if (r == 0 && owner) __atomic_fetch_and(&g_wrapped, ~bit, __ATOMIC_RELAXED);
   } else if (act != 0) {
+    const bool wrap =
+        g_defer_signals && owner && bit != 0 && k.handler != kSigDfl && k.handler != kSigIgn;
+    if (wrap) {
+      g_app_handlers[sig] = AppHandler{k.handler, k.flags};
+      k.handler = U(&DeferringHandler);
+      k.flags = (k.flags | kSaSiginfo) & ~kSaResethand;
+    }
     k.flags |= kSaRestorer;
     k.restorer = U(&vmashadow_restorer);
     k.mask &= ~kSigsysBit;
-    KernelSigaction old{};
-    r = RawSyscall6(kSysRtSigaction, a[0], U(&k), oact != 0 ? U(&old) : 0, 8);
-    if (r == 0 && own) __atomic_fetch_and(&g_own_fatal, ~(uint64_t{1} << sig), __ATOMIC_RELAXED);
-    if (r == 0 && oact != 0) {
-      if (own) old = KernelSigaction{};
-      r = SafeCopy(true, &old, oact, sizeof(old));
+    r = RawSyscall6(kSysRtSigaction, a[0], U(&k), U(&old), 8);
+    if (r == 0 && own) __atomic_fetch_and(&g_own_fatal, ~bit, __ATOMIC_RELAXED);
+    if (r == 0 && owner && bit != 0) {
+      if (wrap) {
+        __atomic_fetch_or(&g_wrapped, bit, __ATOMIC_RELAXED);
+      } else {
+        __atomic_fetch_and(&g_wrapped, ~bit, __ATOMIC_RELAXED);
+      }
     }
   } else {
-    r = RawSyscall6(kSysRtSigaction, a[0], 0, oact, 8);
-    if (r == 0 && oact != 0 && own) {
-      KernelSigaction dfl{};
-      r = SafeCopy(true, &dfl, oact, sizeof(dfl));
+    r = RawSyscall6(kSysRtSigaction, a[0], 0, oact != 0 ? U(&old) : 0, 8);
+  }
+  if (r == 0 && oact != 0) {
+    if (own) {
+      old = KernelSigaction{};
+    } else {
+      ProgramView(sig, was_wrapped, was, &old);
     }
+    r = SafeCopy(true, &old, oact, sizeof(old));
   }
   return r;
 }
@@ -229,6 +346,7 @@ int64_t TrapSigprocmask(ucontext_t* uc, const uint64_t* a) {
 
 // A SIGSYS that is not a dispatch trap (seccomp, kill): the program's.
 void ChainSigsys(int sig, siginfo_t* si, void* ctx) {
+  if (g_defer_signals && DeferIfInHook(sig, si, static_cast<ucontext_t*>(ctx))) return;
   if (t_sigsys_blocked) {
     t_sigsys_pending = true;
     return;
@@ -456,7 +574,33 @@ bool SudStart(const char** why) {
                         : "PR_SET_SYSCALL_USER_DISPATCH failed";
     return false;
   }
+  // From now on every rt_sigaction traps: handlers go through
+  // DeferringHandler. Those installed before us (other constructors) too.
+  g_defer_signals = true;
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == 9 || sig == 19 || sig == kSigsys) continue;
+    KernelSigaction cur_act{};
+    if (RawSyscall6(kSysRtSigaction, U(sig), 0, U(&cur_act), 8) != 0) continue;
+    if (cur_act.handler == kSigDfl || cur_act.handler == kSigIgn) continue;
+    const uint64_t args[4] = {U(sig), U(&cur_act), 0, 8};
+    (void)TrapSigaction(args);  // our own memory: SafeCopy reads it fine
+  }
   return true;
+}
+
+bool SudDefersSignals() { return g_defer_signals; }
+
+uint64_t SudDeferredSignals() { return __atomic_load_n(&g_deferred_total, __ATOMIC_RELAXED); }
+
+void SudResetCounts() { g_deferred_total = 0; }
+
+void SudFlushDeferredSignals() {
+  UnblockDeferred();
+  if (t_sigsys_deferred) {
+    t_sigsys_deferred = false;
+    RawSyscall6(kSysRtTgsigqueueinfo, U(Getpid()), U(RawSyscall6(kSysGettid)), U(kSigsys),
+                U(&t_sigsys_info));
+  }
 }
 
 void SudArmThisThread() { ArmThread(); }

@@ -26,6 +26,17 @@ bool SudStart(const char** why);
 // Arms the calling thread (a fork child: the kernel clears dispatch in every
 // new task).
 void SudArmThisThread();
+// True when every handler of the program runs through our deferring
+// wrapper, so a signal never runs program code while a thread holds the
+// model lock: events then need not block signals.
+bool SudDefersSignals();
+// Re-sends, to this thread, the signals deferred while it was inside an
+// event. Called by an event after it released the lock; cheap when none.
+void SudFlushDeferredSignals();
+// How many signals were deferred so far in this process (the report's
+// "signals_deferred"); SudResetCounts starts a fork child from zero.
+uint64_t SudDeferredSignals();
+void SudResetCounts();
 // Our rt_sigreturn restorer (inside the allowed range), for handlers we
 // install ourselves.
 uint64_t SudRestorer();

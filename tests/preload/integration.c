@@ -5,7 +5,9 @@
 // (and a program's own SIGSYS handler), vfork. `all` runs the first seven in
 // sequence; `sigsys_masked` (a SIGSYS the program itself blocks and later
 // unblocks) is separate because only a preload that virtualises SIGSYS
-// passes it.
+// passes it; nor are `handlers` (a timer handler that siglongjmps out of mm
+// calls, the handler and flags a program reads back, SA_RESETHAND, siginfo of
+// queued signals) and `altstack` (sigaltstack and tiny thread stacks).
 //
 // tests/preload/run_under.py runs it natively and under `vmashadow run` and
 // requires identical exit status and stdout, so stdout carries only results
@@ -16,7 +18,8 @@
 // is wrong; 0 when everything held.
 //
 // Usage: integration SUBCOMMAND   (malloc threads dlopen forkexec spawn
-//                                  signals vfork all sigsys_masked)
+//                                  signals vfork all sigsys_masked handlers
+//                                  altstack)
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -897,6 +901,155 @@ static void CmdSigsysMasked(void) {
       mm_blocked && mm_pending, runs_blocked, is_pending, runs_after);
 }
 
+// ------------------------------------------------- handlers, as the program sees them --
+
+static sigjmp_buf jump_env;
+static volatile sig_atomic_t jump_armed;
+static atomic_int jumps, stop_jump_mapper;
+
+// Leaves whatever the main thread was doing, as shells do on SIGINT.
+static void JumpHandler(int sig) {
+  (void)sig;
+  atomic_fetch_add(&jumps, 1);
+  if (jump_armed) siglongjmp(jump_env, 1);
+}
+
+static void* JumpMapper(void* arg) {
+  int* ok = arg;
+  *ok = 1;
+  sigset_t alrm;  // the jumps are the main thread's
+  sigemptyset(&alrm);
+  sigaddset(&alrm, SIGALRM);
+  pthread_sigmask(SIG_BLOCK, &alrm, NULL);
+  while (!atomic_load(&stop_jump_mapper)) *ok &= MapSome(2, 3);
+  return NULL;
+}
+
+static atomic_int info_runs, info_bad, reset_runs;
+static atomic_int want_value;
+
+static void InfoHandler(int sig, siginfo_t* si, void* uc) {
+  (void)uc;
+  if (sig != SIGRTMIN || si->si_signo != sig || si->si_code != SI_QUEUE || si->si_pid != getpid() ||
+      si->si_value.sival_int != atomic_load(&want_value)) {
+    atomic_fetch_add(&info_bad, 1);
+  }
+  atomic_fetch_add(&info_runs, 1);
+}
+
+static void ResetHandler(int sig) {
+  (void)sig;
+  atomic_fetch_add(&reset_runs, 1);
+}
+
+enum { kQueued = 2000 };
+
+// Queues kQueued real-time signals with values 0.. to the main thread, each
+// after the previous one was handled.
+static void* QueueThread(void* arg) {
+  (void)arg;
+  for (int i = 0; i < kQueued; ++i) {
+    atomic_store(&want_value, i);
+    const union sigval v = {.sival_int = i};
+    while (pthread_sigqueue(main_thread, SIGRTMIN, v) != 0) sched_yield();
+    while (atomic_load(&info_runs) == i) sched_yield();
+  }
+  atomic_store(&sender_done, 1);
+  return NULL;
+}
+
+static void CmdHandlers(void) {
+  main_thread = pthread_self();
+  // A: a timer whose handler siglongjmps out of mm calls (a handler that
+  // never returns must not leave the preload's lock held), while another
+  // thread maps too.
+  struct sigaction sa, q;
+  int mapper_ok = 0;
+  pthread_t mapper;
+  atomic_store(&stop_jump_mapper, 0);
+  sigset_t alrm, old_mask;  // the mapper starts with SIGALRM blocked
+  sigemptyset(&alrm);
+  sigaddset(&alrm, SIGALRM);
+  pthread_sigmask(SIG_BLOCK, &alrm, &old_mask);
+  pthread_create(&mapper, NULL, JumpMapper, &mapper_ok);
+  pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = JumpHandler;
+  sigemptyset(&sa.sa_mask);
+  Check(sigaction(SIGALRM, &sa, NULL) == 0, "sigaction SIGALRM");
+  struct itimerval it = {{0, 200}, {0, 200}};
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  setitimer(ITIMER_REAL, &it, NULL);
+  sigsetjmp(jump_env, 1);
+  jump_armed = 1;
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (atomic_load(&jumps) >= 300 || t1.tv_sec - t0.tv_sec > 60) break;
+    unsigned char* p =
+        mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) continue;
+    p[0] = 1;
+    mprotect(p + PAGE, PAGE, PROT_READ);
+    munmap(p, 3 * PAGE);  // a jump may leak the mapping: that is fine
+  }
+  jump_armed = 0;
+  memset(&it, 0, sizeof(it));
+  setitimer(ITIMER_REAL, &it, NULL);
+  signal(SIGALRM, SIG_IGN);
+  atomic_store(&stop_jump_mapper, 1);
+  pthread_join(mapper, NULL);
+  Check(atomic_load(&jumps) >= 300 && mapper_ok, "%d jumps, mapper ok %d", atomic_load(&jumps),
+        mapper_ok);
+  Out("handlers longjmp: at least 300 jumps out of mm calls %d, mapper thread ok %d\n",
+      atomic_load(&jumps) >= 300, mapper_ok);
+
+  // B: the program reads back the handler and flags it installed.
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = ResetHandler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, SIGUSR1);
+  Check(sigaction(SIGUSR2, &sa, NULL) == 0, "sigaction SIGUSR2");
+  memset(&q, 0, sizeof(q));
+  sigaction(SIGUSR2, NULL, &q);
+  const int view_ok = q.sa_handler == ResetHandler && (q.sa_flags & SA_RESTART) != 0 &&
+                      (q.sa_flags & (SA_SIGINFO | SA_RESETHAND)) == 0 &&
+                      sigismember(&q.sa_mask, SIGUSR1) == 1;
+  // SA_RESETHAND: the handler runs once, then the action reads SIG_DFL.
+  sa.sa_flags = SA_RESETHAND;
+  Check(sigaction(SIGUSR2, &sa, &q) == 0, "sigaction SIGUSR2 oneshot");
+  const int old_ok = q.sa_handler == ResetHandler && (q.sa_flags & SA_RESETHAND) == 0;
+  raise(SIGUSR2);
+  memset(&q, 0, sizeof(q));
+  sigaction(SIGUSR2, NULL, &q);
+  const int reset_ok = atomic_load(&reset_runs) == 1 && q.sa_handler == SIG_DFL;
+  Check(view_ok && old_ok && reset_ok, "sigaction view %d, old %d, reset %d", view_ok, old_ok,
+        reset_ok);
+  Out("handlers view: handler and flags read back %d, SA_RESETHAND ran once then default %d\n",
+      view_ok && old_ok, reset_ok);
+
+  // C: queued real-time signals keep their siginfo (code, sender, value)
+  // while the main thread maps.
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = InfoHandler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  Check(sigaction(SIGRTMIN, &sa, NULL) == 0, "sigaction SIGRTMIN");
+  atomic_store(&sender_done, 0);
+  pthread_t sender;
+  pthread_create(&sender, NULL, QueueThread, NULL);
+  int ok = 1;
+  while (!atomic_load(&sender_done)) ok &= MapSome(4, 9);
+  pthread_join(sender, NULL);
+  Check(ok && atomic_load(&info_runs) == kQueued && atomic_load(&info_bad) == 0,
+        "queued: mm ok %d, %d handled, %d with wrong siginfo", ok, atomic_load(&info_runs),
+        atomic_load(&info_bad));
+  Out("handlers siginfo: %d queued signals handled with their value, code and sender %d\n", kQueued,
+      atomic_load(&info_runs) == kQueued && atomic_load(&info_bad) == 0);
+  signal(SIGRTMIN, SIG_DFL);
+}
+
 // ----------------------------------------------------------------- vfork --
 
 // vfork; the child execs path (NULL: exits with status 7 at once) or, when
@@ -959,16 +1112,19 @@ static void CmdSignalsAll(void) {
 }
 
 static const struct Command kCommands[] = {
-    {"malloc", CmdMalloc}, {"threads", CmdThreads},
-    {"dlopen", CmdDlopen}, {"forkexec", CmdForkexec},
-    {"spawn", CmdSpawn},   {"signals", CmdSignalsAll},
-    {"vfork", CmdVfork},   {"sigsys_masked", CmdSigsysMasked},
+    {"malloc", CmdMalloc},     {"threads", CmdThreads},
+    {"dlopen", CmdDlopen},     {"forkexec", CmdForkexec},
+    {"spawn", CmdSpawn},       {"signals", CmdSignalsAll},
+    {"vfork", CmdVfork},       {"sigsys_masked", CmdSigsysMasked},
+    {"handlers", CmdHandlers},
 };
 enum { kInAll = 7 };  // the first seven make up `all`
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    dprintf(2, "usage: %s malloc|threads|dlopen|forkexec|spawn|signals|vfork|all|sigsys_masked\n",
+    dprintf(2,
+            "usage: %s malloc|threads|dlopen|forkexec|spawn|signals|vfork|all|sigsys_masked|"
+            "handlers|altstack\n",
             argv[0]);
     return 2;
   }

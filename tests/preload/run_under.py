@@ -87,7 +87,8 @@ def report_line(name, r):
             f'placement={r.get("placement_hit")}/{r.get("placement_predicted")} '
             f'errno={r.get("errno_hit")}/{r.get("errno_predicted")} '
             f'results={r.get("results_hit")}/{r.get("results")} '
-            f'maps={r.get("final_map_count")} exit={r.get("exit_reason")} '
+            f'maps={r.get("final_map_count")} deferred={r.get("signals_deferred")} '
+            f'exit={r.get("exit_reason")} '
             f'complete={str(r.get("complete")).lower()}')
 
 
@@ -98,6 +99,9 @@ def main():
     ap.add_argument('--compare-stdout', choices=['yes', 'no'], default='yes')
     ap.add_argument('--expect-divergences', type=int, default=0)
     ap.add_argument('--min-events', type=int, default=0)
+    ap.add_argument('--min-root', action='append', default=[], metavar='KEY=N',
+                    help='require the root process\'s report key KEY to be at least N '
+                    '(e.g. signals_deferred=1)')
     ap.add_argument('--env', action='append', default=[], metavar='NAME=VALUE')
     ap.add_argument('--in-tempdir', action='store_true')
     ap.add_argument('--allow-killed-by', type=int, action='append', default=[], metavar='SIG',
@@ -173,6 +177,7 @@ def main():
     complete = 0
     root_events = 0
     root_reports = 0
+    root_keys = {}
     first_sample = None
     for name, r in reports.items():
         div = r.get('divergences')
@@ -197,6 +202,9 @@ def main():
         if r.get('pid') == l_pid or r.get('parent_pid') == l_pid:
             root_reports += 1
             root_events += r.get('events') or 0
+            for want in args.min_root:
+                key = want.partition('=')[0]
+                root_keys[key] = root_keys.get(key, 0) + (r.get(key) or 0)
     if total_div != args.expect_divergences:
         msg = f'{total_div} divergence(s) in all reports, expected {args.expect_divergences}'
         if first_sample is not None:
@@ -209,6 +217,11 @@ def main():
             failures.append(f'root process saw {root_events} events, expected at least '
                             f'{args.min_events}')
 
+    for want in args.min_root:
+        key, _, n = want.partition('=')
+        if root_keys.get(key, 0) < int(n):
+            failures.append(f'root process has {key}={root_keys.get(key, 0)}, expected at '
+                            f'least {n}')
     if failures:
         for f in failures:
             print(f'FAIL: {f}')

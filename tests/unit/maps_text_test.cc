@@ -299,12 +299,17 @@ TEST(QueryMatchesVma, AgreesWithRenderedLines) {
       abi::ProcmapQuery x = q;
       edit(x);
       EXPECT_FALSE(QueryMatchesVma(m.as(), *v, x, name.c_str(), name.size() + 1)) << line;
+      EXPECT_FALSE(QueryMatchesVma(m.as(), *v, x, "", 0, /*compare_name=*/false)) << line;
       EXPECT_TRUE(agrees(x, name)) << line;
     }
     for (const std::string& other : {name + "x", name.substr(0, name.size() / 2), std::string(),
                                      std::string("[stack]"), name + " (deleted)"}) {
       if (other == name) continue;
       EXPECT_TRUE(agrees(q, other)) << line << " vs name [" << other << "]";
+      // Without the name, only the other columns count.
+      EXPECT_TRUE(QueryMatchesVma(m.as(), *v, q, other.c_str(), other.size() + 1,
+                                  /*compare_name=*/false))
+          << line;
     }
   }
 }
