@@ -121,6 +121,7 @@ inline constexpr uint64_t kSigDfl = 0;
 inline constexpr uint64_t kSigIgn = 1;
 inline constexpr uint64_t kSaSiginfo = 4;
 inline constexpr uint64_t kSaRestorer = 0x04000000;
+inline constexpr uint64_t kSaOnstack = 0x08000000;
 inline constexpr uint64_t kSaNodefer = 0x40000000;
 inline constexpr uint64_t kSaResethand = 0x80000000;
 

@@ -31,13 +31,14 @@ namespace vmashadow::preload {
 namespace {
 
 // ---------------------------------------------------------------------------
-// Sizes. One mapping holds [arena | kernel maps | model maps | smaps]; it is
+// Sizes. One mapping holds [arena | kernel maps | model maps | smaps |
+// signal stacks (sud.h)]; it is
 // MAP_NORESERVE, so only the pages we touch cost memory.
 
 constexpr size_t kArenaSize = size_t{64} << 20;
 constexpr size_t kMapsCap = size_t{8} << 20;
 constexpr size_t kSmapsCap = size_t{48} << 20;
-constexpr size_t kRegionSize = kArenaSize + 2 * kMapsCap + kSmapsCap;
+constexpr size_t kRegionSize = kArenaSize + 2 * kMapsCap + kSmapsCap + kAltRegionSize;
 constexpr int kMaxRecords = 20;  // detailed divergence/result records printed
 
 enum class CheckMode { kOff, kExit, kEvery, kEveryN };
@@ -787,7 +788,8 @@ constexpr int kFaultSignals[] = {4 /* ILL */, 6 /* ABRT */, 7 /* BUS */, 8 /* FP
 constexpr int kEndingSignals[] = {1 /* HUP */,   2 /* INT */,   3 /* QUIT */,  10 /* USR1 */,
                                   12 /* USR2 */, 13 /* PIPE */, 14 /* ALRM */, 15 /* TERM */};
 
-constexpr uint64_t kFatalFlags = kSaSiginfo | kSaRestorer | kSaNodefer | kSaResethand;
+// On our signal stack (a stack overflow's SIGSEGV needs one).
+constexpr uint64_t kFatalFlags = kSaSiginfo | kSaRestorer | kSaNodefer | kSaResethand | kSaOnstack;
 
 void FatalSignal(int sig, siginfo_t* si, void*) {
   Text<24> reason;
@@ -958,7 +960,7 @@ __attribute__((constructor)) void Init() {
   }
   if (g_use_sud) {
     const char* why = nullptr;
-    g_sud_armed = SudStart(&why);
+    g_sud_armed = SudStart(&why, g_smaps + kSmapsCap);
     if (!g_sud_armed) {
       Writer w;
       w.Str("vmashadow: Syscall User Dispatch unavailable (").Str(why);
@@ -1047,7 +1049,10 @@ void ChildAfterFork() {
   SudResetCounts();
   g_report_written = false;
   if (g_report_dir[0] != '\0') WriteReport("running", false);
-  if (g_sud_armed) SudArmThisThread();
+  if (g_sud_armed) {
+    SudAfterFork();
+    SudArmThisThread();
+  }
 }
 
 void ShadowDirty() {

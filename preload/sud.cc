@@ -153,10 +153,114 @@ int64_t SafeCopy(bool to_user, void* ours, uint64_t user, size_t n) {
   return IsError(r) ? (r == -EPERM || r == -ENOSYS ? -EFAULT : r) : -EFAULT;
 }
 
+// ---------------------------------------------------------------------------
+// Signal stacks: slot i of g_alt_base belongs to the thread g_alt_owner[i]
+// names ((tgid << 32) | tid, 0 when free). A thread never gives its slot
+// back (it is running on it until its last trapped syscall, exit): a new
+// thread takes a free slot, else one whose owner no longer exists.
+
+char* g_alt_base = nullptr;
+uint64_t g_alt_owner[kAltSlots];
+__thread int t_alt_slot __attribute__((tls_model("initial-exec"))) = -1;
+
+// The program's view of its own sigaltstack (stack_t as the kernel has it).
+struct KernelStack {
+  uint64_t sp;
+  int32_t flags;
+  int32_t pad;
+  uint64_t size;
+};
+static_assert(sizeof(KernelStack) == 24);
+constexpr int32_t kSsOnstack = 1;
+constexpr int32_t kSsDisable = 2;
+constexpr int32_t kSsFlagBits = int32_t(1u << 31);  // SS_AUTODISARM
+constexpr uint64_t kMinSigstksz = 2048;
+__thread KernelStack t_app_stack __attribute__((tls_model("initial-exec"))) = {0, kSsDisable, 0, 0};
+
+uint64_t AltOwnerId(int64_t tgid, int64_t tid) {
+  return (static_cast<uint64_t>(tgid) << 32) | static_cast<uint32_t>(tid);
+}
+
+int ClaimAltSlot(uint64_t me) {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i = 0; i < kAltSlots; ++i) {
+      uint64_t cur = __atomic_load_n(&g_alt_owner[i], __ATOMIC_RELAXED);
+      if (cur != 0) {
+        if (pass == 0) continue;
+        const int64_t alive = RawSyscall6(kSysTgkill, cur >> 32, cur & 0xffffffffu, 0);
+        if (alive != -ESRCH) continue;
+      }
+      if (__atomic_compare_exchange_n(&g_alt_owner[i], &cur, me, false, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_RELAXED)) {
+        return i;
+      }
+    }
+  }
+  return -1;
+}
+
+// Gives the calling thread its signal stack. A CLONE_VM child of another
+// process (posix_spawn's) shares the slots with its parent and keeps what
+// the kernel left it (a vfork child: the parent's stack, while the parent
+// waits).
+void SetupAltStack() {
+  if (g_alt_base == nullptr) return;
+  const int64_t tgid = Getpid();
+  if (tgid != ShadowOwnerPid()) return;
+  if (t_alt_slot < 0) {
+    t_alt_slot = ClaimAltSlot(AltOwnerId(tgid, RawSyscall6(kSysGettid)));
+    if (t_alt_slot < 0) {
+      NoteOnce(6, "more than 1024 live threads: the rest trap on their own stacks");
+      return;
+    }
+  }
+  const KernelStack ss{U(g_alt_base) + static_cast<uint64_t>(t_alt_slot) * kAltSlotSize, 0, 0,
+                       kAltSlotSize};
+  RawSyscall6(kSysSigaltstack, U(&ss), 0);
+}
+
 void ArmThread() {
   t_selector = kSelectorBlock;
   RawSyscall6(kSysPrctl, kPrSetSyscallUserDispatch, kPrSysDispatchOn, g_text_lo, g_text_len,
               U(&t_selector));
+  SetupAltStack();
+}
+
+// sigaltstack, kept virtual: the kernel's is ours. Mirrors do_sigaltstack()
+// (kernel/signal.c, 6.18) on the program's view: the old stack first (with
+// SS_ONSTACK when the program runs on a signal stack: ours, standing in for
+// its own, or its own), EPERM on a signal stack, EINVAL for a bad mode,
+// ENOMEM below MINSIGSTKSZ.
+int64_t TrapSigaltstack(const greg_t* g, const uint64_t* a) {
+  KernelStack next{};
+  if (a[0] != 0) {
+    if (const int64_t r = SafeCopy(false, &next, a[0], sizeof(next)); r != 0) return r;
+  }
+  const uint64_t sp = static_cast<uint64_t>(g[REG_RSP]);
+  const KernelStack cur = t_app_stack;
+  const bool on_ours =
+      t_alt_slot >= 0 &&
+      sp - (U(g_alt_base) + static_cast<uint64_t>(t_alt_slot) * kAltSlotSize) < kAltSlotSize;
+  const bool on_own = cur.size != 0 && sp - cur.sp < cur.size;
+  const bool enabled = (cur.flags & kSsDisable) == 0 && cur.size != 0;
+  const bool on_stack = enabled && (on_ours || on_own);
+  KernelStack old{cur.sp, 0, 0, cur.size};
+  old.flags = (!enabled ? kSsDisable : on_stack ? kSsOnstack : 0) | (cur.flags & kSsFlagBits);
+  if (a[0] != 0) {
+    if (on_stack) return -EPERM;
+    const int32_t mode = next.flags & ~kSsFlagBits;
+    if (mode != kSsDisable && mode != kSsOnstack && mode != 0) return -EINVAL;
+    if (mode == kSsDisable) {
+      t_app_stack = KernelStack{0, next.flags, 0, 0};
+    } else {
+      if (next.size < kMinSigstksz) return -ENOMEM;
+      t_app_stack = KernelStack{next.sp, next.flags, 0, next.size};
+    }
+  }
+  if (a[1] != 0) {
+    if (const int64_t r = SafeCopy(true, &old, a[1], sizeof(old)); r != 0) return r;
+  }
+  return 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -480,6 +584,9 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
       }
       break;
     }
+    case kSysSigaltstack:
+      r = g_alt_base != nullptr ? TrapSigaltstack(g, a) : RawSyscall6(nr, a[0], a[1]);
+      break;
     case kSysRtSigreturn:
       // A restorer other than ours: run it from our text on its own frame.
       g[REG_RIP] = static_cast<greg_t>(U(&vmashadow_restorer));
@@ -534,7 +641,7 @@ int FindOwnText(struct dl_phdr_info* info, size_t, void* data) {
 
 }  // namespace
 
-bool SudStart(const char** why) {
+bool SudStart(const char** why, char* alt_region) {
   uint64_t range[2] = {0, 0};
   dl_iterate_phdr(FindOwnText, range);
   if (range[1] == 0) {
@@ -549,7 +656,7 @@ bool SudStart(const char** why) {
   g_app_sigsys = old;
   KernelSigaction act{};
   act.handler = U(&Handler);
-  act.flags = kSaSiginfo | kSaNodefer | kSaRestorer;
+  act.flags = kSaSiginfo | kSaNodefer | kSaRestorer | kSaOnstack;
   act.restorer = U(&vmashadow_restorer);
   act.mask = 0;
   if (RawSyscall6(kSysRtSigaction, kSigsys, U(&act), 0, 8) != 0) {
@@ -564,6 +671,9 @@ bool SudStart(const char** why) {
     uint64_t bit = kSigsysBit;
     RawSyscall6(kSysRtSigprocmask, 1, U(&bit), 0, 8);
   }
+  // The program's own signal stack, if it set one before us, stays its view.
+  RawSyscall6(kSysSigaltstack, 0, U(&t_app_stack));
+  t_app_stack.flags &= ~kSsOnstack;
   t_selector = kSelectorBlock;
   const int64_t r = RawSyscall6(kSysPrctl, kPrSetSyscallUserDispatch, kPrSysDispatchOn, g_text_lo,
                                 g_text_len, U(&t_selector));
@@ -574,6 +684,8 @@ bool SudStart(const char** why) {
                         : "PR_SET_SYSCALL_USER_DISPATCH failed";
     return false;
   }
+  g_alt_base = alt_region;
+  SetupAltStack();
   // From now on every rt_sigaction traps: handlers go through
   // DeferringHandler. Those installed before us (other constructors) too.
   g_defer_signals = true;
@@ -604,6 +716,13 @@ void SudFlushDeferredSignals() {
 }
 
 void SudArmThisThread() { ArmThread(); }
+
+void SudAfterFork() {
+  for (int i = 0; i < kAltSlots; ++i) g_alt_owner[i] = 0;
+  if (t_alt_slot >= 0) {
+    g_alt_owner[t_alt_slot] = AltOwnerId(Getpid(), RawSyscall6(kSysGettid));
+  }
+}
 
 uint64_t SudRestorer() { return U(&vmashadow_restorer); }
 

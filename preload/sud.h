@@ -12,7 +12,9 @@
 // execve/exit_group write the report first; rt_sigaction and rt_sigprocmask
 // keep SIGSYS virtual (never really blocked, the program's own handler kept
 // aside and chained to); every handler gets our restorer so rt_sigreturn is
-// never trapped.
+// never trapped. The handler runs on a signal stack of ours in every thread;
+// the program's sigaltstack calls are kept virtual (its SA_ONSTACK handlers
+// run on our stack, which is at least as large as any it sets, up to 128 KiB).
 #ifndef VMASHADOW_PRELOAD_SUD_H_
 #define VMASHADOW_PRELOAD_SUD_H_
 
@@ -20,12 +22,24 @@
 
 namespace vmashadow::preload {
 
-// Installs the SIGSYS handler and arms the calling thread. False (and *why)
-// when the kernel refuses (pre-5.11, or disabled).
-bool SudStart(const char** why);
-// Arms the calling thread (a fork child: the kernel clears dispatch in every
-// new task).
+// Our own signal stacks: one slot per live thread (a trap pushes >= 3.4 KiB,
+// ~11 KiB with AMX, and our handler runs the model on top: a thread with a
+// small stack must not pay that). The caller maps kAltRegionSize bytes
+// (MAP_NORESERVE: only the pages used cost memory) before seeding the model.
+inline constexpr int kAltSlots = 1024;
+inline constexpr uint64_t kAltSlotSize = uint64_t{128} << 10;
+inline constexpr uint64_t kAltRegionSize = kAltSlots * kAltSlotSize;
+
+// Installs the SIGSYS handler and arms the calling thread (dispatch and its
+// signal stack, a slot of alt_region). False (and *why) when the kernel
+// refuses (pre-5.11, or disabled).
+bool SudStart(const char** why, char* alt_region);
+// Arms the calling thread (a new thread, a fork child: the kernel clears
+// dispatch in every new task) and gives it a signal stack.
 void SudArmThisThread();
+// In a fork child, before SudArmThisThread: the parent's other threads are
+// gone, so are their signal stack slots; this thread keeps its own.
+void SudAfterFork();
 // True when every handler of the program runs through our deferring
 // wrapper, so a signal never runs program code while a thread holds the
 // model lock: events then need not block signals.

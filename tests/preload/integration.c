@@ -21,6 +21,7 @@
 //                                  signals vfork all sigsys_masked handlers
 //                                  altstack)
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1050,6 +1052,154 @@ static void CmdHandlers(void) {
   signal(SIGRTMIN, SIG_DFL);
 }
 
+// -------------------------------------------------------------- altstack --
+
+static atomic_int onstack_runs, onstack_flag_seen, onstack_eperm;
+
+static void OnstackHandler(int sig) {
+  (void)sig;
+  stack_t cur, try_set;
+  memset(&try_set, 0, sizeof(try_set));
+  try_set.ss_flags = SS_DISABLE;
+  if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_ONSTACK)) {
+    atomic_fetch_add(&onstack_flag_seen, 1);
+  }
+  if (sigaltstack(&try_set, NULL) == -1 && errno == EPERM) atomic_fetch_add(&onstack_eperm, 1);
+  atomic_fetch_add(&onstack_runs, 1);
+}
+
+enum { kTinyThreads = 16, kTinyStack = 32 * 1024, kTinyMargin = 3 * 1024 };
+
+// Runs at the bottom of a thread stack with about kTinyMargin bytes left:
+// syscalls that trap under dispatch (an mm call through syscall(), and a
+// plain one) must not need more stack than they do natively.
+static __attribute__((noinline)) int AtStackBottom(void) {
+  const long p =
+      syscall(SYS_mmap, 0, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == -1) return 0;
+  ((volatile char*)p)[0] = 1;
+  int ok = syscall(SYS_mprotect, p, PAGE, PROT_READ) == 0;
+  ok &= syscall(SYS_munmap, p, 2 * PAGE) == 0;
+  ok &= syscall(SYS_getppid) == getppid();
+  return ok;
+}
+
+static void* TinyStackThread(void* arg) {
+  int* ok = arg;
+  pthread_attr_t attr;
+  void* lo = NULL;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return NULL;
+  pthread_attr_getstack(&attr, &lo, &size);
+  pthread_attr_destroy(&attr);
+  char here;
+  const size_t used = (size_t)((char*)&here - (char*)lo);
+  if (used <= kTinyMargin) {
+    *ok = 0;
+    return NULL;
+  }
+  // Eat the stack down to the margin, then call.
+  volatile char* eat = alloca(used - kTinyMargin);
+  eat[0] = 1;
+  int good = 1;
+  const int calls = *ok == -1 ? 1 : 20;  // -1: one call (the churn below)
+  for (int i = 0; i < calls; ++i) good &= AtStackBottom();
+  *ok = good && eat[0] == 1;
+  return NULL;
+}
+
+static void CmdAltstack(void) {
+  // A: the program's sigaltstack, as the kernel keeps it.
+  stack_t ss, old;
+  int ok = sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE) && old.ss_size == 0;
+  const size_t size = 64 * 1024;
+  char* mine = malloc(size);
+  ss.ss_sp = mine;
+  ss.ss_size = size;
+  ss.ss_flags = 0;
+  ok &= sigaltstack(&ss, NULL) == 0;
+  memset(&old, 0, sizeof(old));
+  ok &=
+      sigaltstack(NULL, &old) == 0 && old.ss_sp == mine && old.ss_size == size && old.ss_flags == 0;
+  const int view_ok = ok;
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnstackHandler;
+  sa.sa_flags = SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  Check(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction SIGUSR1");
+  raise(SIGUSR1);
+  const int handler_ok = atomic_load(&onstack_runs) == 1 && atomic_load(&onstack_flag_seen) == 1 &&
+                         atomic_load(&onstack_eperm) == 1;
+  memset(&old, 0, sizeof(old));
+  ok = sigaltstack(NULL, &old) == 0 && old.ss_flags == 0 && old.ss_sp == mine;
+
+  // Errors in the kernel's order.
+  ss.ss_flags = 42;
+  ok &= sigaltstack(&ss, NULL) == -1 && errno == EINVAL;
+  ss.ss_flags = 0;
+  ss.ss_size = 1024;
+  ok &= sigaltstack(&ss, NULL) == -1 && errno == ENOMEM;
+  ok &= sigaltstack((const stack_t*)8, NULL) == -1 && errno == EFAULT;
+  ss.ss_flags = SS_DISABLE;
+  ok &= sigaltstack(&ss, NULL) == 0;
+  memset(&old, 0, sizeof(old));
+  ok &= sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE) && old.ss_sp == NULL;
+  const int errors_ok = ok;
+  signal(SIGUSR1, SIG_DFL);
+  free(mine);
+  Check(view_ok && handler_ok && errors_ok, "sigaltstack view %d, on-stack handler %d, errors %d",
+        view_ok, handler_ok, errors_ok);
+  Out("altstack view: set and read back %d, SA_ONSTACK handler sees SS_ONSTACK and EPERM %d, "
+      "EINVAL/ENOMEM/EFAULT/disable %d\n",
+      view_ok, handler_ok, errors_ok);
+
+  // B: threads with 32 KiB stacks making trapped syscalls with ~3 KiB left.
+  pthread_t t[kTinyThreads];
+  int tiny_ok[kTinyThreads];
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < kTinyThreads; ++i) {
+      tiny_ok[i] = 0;
+      pthread_attr_t attr;
+      pthread_attr_init(&attr);
+      pthread_attr_setstacksize(&attr, kTinyStack);
+      Check(pthread_create(&t[i], &attr, TinyStackThread, &tiny_ok[i]) == 0, "pthread_create");
+      pthread_attr_destroy(&attr);
+    }
+    int all = 1;
+    for (int i = 0; i < kTinyThreads; ++i) {
+      pthread_join(t[i], NULL);
+      all &= tiny_ok[i];
+    }
+    Check(all, "round %d: a thread with a small stack failed", round);
+    if (round == 2) {
+      Out("altstack small stacks: %d threads x 3 rounds, 20 trapped mm calls each at the stack "
+          "bottom ok %d\n",
+          kTinyThreads, all);
+    }
+  }
+
+  // C: more short-lived small-stack threads, one after another, than the
+  // preload has signal stacks: slots of threads that ended are reused.
+  int churn_ok = 1;
+  for (int i = 0; i < 1100 && churn_ok; ++i) {
+    pthread_t c;
+    int r = -1;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, kTinyStack);
+    churn_ok &= pthread_create(&c, &attr, TinyStackThread, &r) == 0;
+    pthread_attr_destroy(&attr);
+    if (churn_ok) pthread_join(c, NULL);
+    churn_ok &= r == 1;
+  }
+  Check(churn_ok, "thread churn with small stacks");
+  Out("altstack churn: 1100 small-stack threads in sequence, each trapping at its stack bottom, "
+      "ok %d\n",
+      churn_ok);
+}
+
 // ----------------------------------------------------------------- vfork --
 
 // vfork; the child execs path (NULL: exits with status 7 at once) or, when
@@ -1116,7 +1266,7 @@ static const struct Command kCommands[] = {
     {"dlopen", CmdDlopen},     {"forkexec", CmdForkexec},
     {"spawn", CmdSpawn},       {"signals", CmdSignalsAll},
     {"vfork", CmdVfork},       {"sigsys_masked", CmdSigsysMasked},
-    {"handlers", CmdHandlers},
+    {"handlers", CmdHandlers}, {"altstack", CmdAltstack},
 };
 enum { kInAll = 7 };  // the first seven make up `all`
 
