@@ -35,4 +35,24 @@ const KernelProfile* AllKernelProfiles(size_t* count) {
 
 const KernelProfile& DefaultKernelProfile() { return kProfiles[4]; }
 
+const KernelProfile& ProfileForKernel(const char* release, bool sticky_guard, bool* exact) {
+  // "MAJOR.MINOR[.PATCH][-suffix]"
+  int major = 0;
+  int minor = 0;
+  const char* p = release;
+  while (*p >= '0' && *p <= '9') major = major * 10 + (*p++ - '0');
+  const bool parsed = p != release && *p == '.' && p[1] >= '0' && p[1] <= '9';
+  if (parsed) {
+    ++p;
+    while (*p >= '0' && *p <= '9') minor = minor * 10 + (*p++ - '0');
+  }
+  const int version = major * 1000 + minor;
+  *exact = parsed && version >= 6012 && version <= 6018;
+  if (sticky_guard) return kProfiles[4];
+  if (!parsed || version < 6015) return kProfiles[0];
+  if (version < 6017) return kProfiles[1];
+  if (version < 6018) return kProfiles[2];
+  return kProfiles[3];
+}
+
 }  // namespace vmashadow

@@ -44,6 +44,13 @@ const KernelProfile* FindKernelProfile(const char* name);
 const KernelProfile* AllKernelProfiles(size_t* count);
 // The profile of the kernel the project's checks run on (6.18.44-fc).
 const KernelProfile& DefaultKernelProfile();
+// The profile for a running kernel: its release string (uname -r, e.g.
+// "6.18.44-fc") picks the version row (older than 6.12 gets 6.12, the oldest
+// we model; newer than 6.18 gets 6.18), and sticky_guard (MADV_GUARD_INSTALL
+// was seen to set VM_MAYBE_GUARD, smaps "gu") selects the 6.18-fc row, the
+// one with the 6.19 sticky guard flag. *exact is false when the release is
+// outside 6.12..6.18 or does not parse.
+const KernelProfile& ProfileForKernel(const char* release, bool sticky_guard, bool* exact);
 
 }  // namespace vmashadow
 

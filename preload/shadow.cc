@@ -945,7 +945,27 @@ __attribute__((constructor)) void Init() {
   }
   Arena* arena = new (g_arena_storage) Arena(g_region, kArenaSize);
   g_model = new (g_model_storage) AddressSpace(arena, DefaultKernelProfile(), g_params);
+  // The kernel profile: the release picks the version; whether
+  // MADV_GUARD_INSTALL sets the sticky VM_MAYBE_GUARD ("gu") is probed on a
+  // scratch mapping that the seeded model sees, then unmapped in both.
+  const int64_t probe = RawSyscall6(kSysMmap, 0, 2 * kPageSize, abi::kProtRead | abi::kProtWrite,
+                                    abi::kMapPrivate | abi::kMapAnonymous, U(-1), 0);
+  const bool probe_ok = probe > 0;
+  if (probe_ok) RawSyscall6(kSysMadvise, U(probe), kPageSize, abi::kMadvGuardInstall);
   if (Seed() != 0) return;
+  if (probe_ok) {
+    const Vma* v = g_model->FindVma(U(probe));
+    const bool sticky = v != nullptr && v->start <= U(probe) && (v->flags & kVmMaybeGuard) != 0;
+    bool exact = false;
+    g_model->set_profile(ProfileForKernel(g_kernel_release, sticky, &exact));
+    if (!exact) {
+      Writer w;
+      w.Str("vmashadow: kernel ").Str(g_kernel_release).Str(" is outside 6.12-6.18; modelled as ");
+      w.Str(g_model->profile().name).Ch('\n');
+    }
+    RawSyscall6(kSysMunmap, U(probe), 2 * kPageSize);
+    (void)g_model->Unmap(U(probe), 2 * kPageSize);
+  }
   // The seeded model must render exactly what it was seeded from.
   const int64_t kn = ReadWhole("/proc/self/maps", g_kmaps, kMapsCap);
   const size_t mlen = RenderMaps(*g_model, g_mmaps, kMapsCap);

@@ -500,3 +500,39 @@ TEST(AddressSpace, ProfilesAreNamed) {
 
 }  // namespace
 }  // namespace vmashadow
+
+namespace vmashadow {
+namespace {
+
+TEST(KernelProfile, ForKernelRelease) {
+  struct Case {
+    const char* release;
+    bool sticky;
+    const char* want;
+    bool exact;
+  };
+  const Case cases[] = {
+      {"6.12.48-1-amd64", false, "6.12", true},
+      {"6.14.2", false, "6.12", true},
+      {"6.15.0", false, "6.15", true},
+      {"6.16.9-arch1", false, "6.15", true},
+      {"6.17.1", false, "6.17", true},
+      {"6.18.44-fc", false, "6.18", true},
+      {"6.18.44-fc", true, "6.18-fc", true},
+      {"6.19.0", false, "6.18", false},
+      {"6.1.0-18-amd64", false, "6.12", false},
+      {"5.15.0", false, "6.12", false},
+      {"garbage", false, "6.12", false},
+      {"", false, "6.12", false},
+      {"7.2", false, "6.18", false},
+  };
+  for (const Case& c : cases) {
+    bool exact = !c.exact;
+    const KernelProfile& p = ProfileForKernel(c.release, c.sticky, &exact);
+    EXPECT_STREQ(p.name, c.want) << c.release;
+    EXPECT_EQ(exact, c.exact) << c.release;
+  }
+}
+
+}  // namespace
+}  // namespace vmashadow
