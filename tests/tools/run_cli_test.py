@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import stat
@@ -539,6 +540,37 @@ def case_no_report_setuid(tmp):
     expect(NO_REPORT.search(r.err), 'no "no process was monitored" line', r.err)
     expect('likely reason:' in r.err and 'set-user-ID' in r.err.split('no process was')[1],
            'the no-report paragraph does not name the set-user-ID bit', r.err)
+
+
+def case_exec_children(tmp):
+    """NEEDS_REPORTS: a monitored shell that execs a static program, a
+    set-user-ID program and a program with a scrubbed environment: none is
+    harmed (exit statuses as natively), none leaves a report, the shell's
+    monitored processes report 0 divergences."""
+    if os.geteuid() != 0:
+        return 'needs root to make a set-user-ID file owned by someone else'
+    if os.statvfs(tmp).f_flag & os.ST_NOSUID:
+        return f'{tmp} is mounted nosuid'
+    prog = os.path.join(tmp, 'setuid-target')
+    shutil.copy(ARGS.target, prog)
+    os.chown(prog, 65534, 65534)
+    os.chmod(prog, 0o4755)
+    os.chmod(tmp, 0o755)
+    d = os.path.join(tmp, 'reports')
+    script = (f'{shlex.quote(ARGS.static)}; echo static=$?; {shlex.quote(prog)} 4; echo setuid=$?; '
+              f'env -i {shlex.quote(ARGS.target)} 6; echo scrubbed=$?; '
+              f'exec {shlex.quote(ARGS.static)}')
+    r = run(['run', '--check=every', '--report-dir', d, '--', 'sh', '-c', script])
+    no_crash(r, 'exec children')
+    expect(r.returncode == 0, f'exit {r.returncode}, want 0', r.err)
+    expect(r.out == 'static=0\nsetuid=4\nscrubbed=6\n', f'stdout {r.out!r}', r.err)
+    reports = load_reports(d)
+    expect(len(reports) >= 1, 'no report from the shell', r.err)
+    for name, rep in reports.items():
+        argv0 = (rep.get('argv') or [''])[0]
+        expect(rep.get('divergences') == 0, f'{name}: {rep.get("divergences")} divergences')
+        expect(argv0 not in (ARGS.static, prog) and 'run_target' not in argv0,
+               f'{name}: a report from an unmonitored program {argv0!r}')
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
