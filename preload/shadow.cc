@@ -26,6 +26,7 @@
 #include "preload/output.h"
 #include "preload/raw_syscall.h"
 #include "preload/sud.h"
+#include "preload/trace_writer.h"
 
 namespace vmashadow::preload {
 namespace {
@@ -287,6 +288,7 @@ void ApplyAnonFromSmaps(const char* smaps, size_t len) {
       while (q < eol && *q == ' ') ++q;
       uint64_t kb = 0;
       ParseDec(q, eol, &kb);
+      if (kb > 0) TraceLearnFaulted(cur);
       if (kb > 0) (void)g_model->LearnFaulted(cur);
     }
     p = eol + 1;
@@ -309,6 +311,7 @@ int Seed() {
     w.Udec(bad_line).Str(")\n");
     return r;
   }
+  TraceSeed(g_kmaps, static_cast<size_t>(mn), g_smaps, static_cast<size_t>(sn));
   ApplyAnonFromSmaps(g_smaps, static_cast<size_t>(sn));
   ProcStat st;
   if (!ReadStat(&st)) return -EIO;
@@ -318,6 +321,7 @@ int Seed() {
   if (g_lockall_future != 0) {
     (void)g_model->LockAll(g_lockall_future & (abi::kMclFuture | abi::kMclOnfault));
   }
+  TraceSeedState(st.start_brk, brk, st.start_stack, g_lockall_future);
   g_dirty = false;
   return 0;
 }
@@ -388,6 +392,7 @@ void DescribeModelAt(Writer& w, const char* line, size_t len) {
 void RecordDivergence(const Call* call, const uint64_t* args, const char* what, const char* model,
                       size_t model_len, const char* kernel, size_t kernel_len) {
   ++g_count.divergences;
+  TraceDivergence(what, model, model_len, kernel, kernel_len);
   Text<200> ev;
   if (call != nullptr) {
     PutEvent(ev, *call, args);
@@ -420,6 +425,7 @@ void RecordDivergence(const Call* call, const uint64_t* args, const char* what, 
 
 void RecordUnexplained(const char* what, uint64_t lo, uint64_t hi) {
   ++g_count.unexplained;
+  TraceUnexplained(what, lo, hi);
   if (g_count.unexplained <= kMaxSamples) {
     Sample& s = g_unexplained_samples[g_count.unexplained - 1];
     s.event = g_count.events_total;
@@ -437,6 +443,7 @@ void ReconcileStack(uint64_t kernel_start) {
   const Vma* v = ss != 0 ? g_model->FindVma(ss) : nullptr;
   if (v == nullptr || kernel_start == 0 || v->start <= kernel_start) return;
   const uint64_t old = v->start;
+  TraceReconcile(ss, kernel_start);
   if (g_model->ReconcileGrowsdown(ss, kernel_start) == 0) {
     RecordUnexplained("stack growth", kernel_start, old);
   }
@@ -453,6 +460,7 @@ void FullCompare(const Call* call, const uint64_t* args) {
   const uint64_t ss = g_model->start_stack();
   if (ss != 0) ReconcileStack(KernelVmaStart(g_kmaps, klen, ss));
   const size_t mlen = RenderMaps(*g_model, g_mmaps, kMapsCap);
+  TraceFullCheck(g_kmaps, klen, g_mmaps, mlen < kMapsCap ? mlen : kMapsCap - 1);
   if (mlen == klen && memcmp(g_mmaps, g_kmaps, klen) == 0) return;
   size_t mp = 0;
   size_t kp = 0;
@@ -555,6 +563,7 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
     }
     const size_t mlen =
         mv != nullptr ? RenderVmaLine(*g_model, *mv, g_line_model, sizeof(g_line_model)) : 0;
+    TraceRangeLine(addr, g_line_kernel, klen, g_line_model, mlen);
     if (klen == 0 && mlen == 0) return;
     if (klen != mlen || memcmp(g_line_kernel, g_line_model, klen) != 0) {
       if (LateAnonBoundary(q, mv)) {
@@ -806,6 +815,7 @@ void InstallFatalHandlers() {
 // child's copies become fork children (they stop merging).
 void LearnAnonBeforeFork() {
   if (g_ready) LearnAnonRange(0, ~uint64_t{0});
+  if (g_ready) TraceForkPoint();
 }
 
 void AtforkPrepare() {
@@ -919,6 +929,7 @@ __attribute__((constructor)) void Init() {
   }
   Arena* arena = new (g_arena_storage) Arena(g_region, kArenaSize);
   g_model = new (g_model_storage) AddressSpace(arena, DefaultKernelProfile(), g_params);
+  TraceStart(g_model, g_params, kArenaSize, g_kernel_release, g_cmdline, g_cmdline_len);
   if (Seed() != 0) return;
   // The seeded model must render exactly what it was seeded from.
   const int64_t kn = ReadWhole("/proc/self/maps", g_kmaps, kMapsCap);
@@ -956,6 +967,7 @@ void EndImage(const char* reason) {
   if (exec && g_exec_attempt_events == g_count.events_total) return;
   if (g_dirty) Resync();
   if (g_ready && g_check != CheckMode::kOff) FullCompare(nullptr, nullptr);
+  TraceImageEnd(reason);
   WriteReport(reason, true);
   if (exec) {
     g_exec_attempt_events = g_count.events_total;
@@ -1010,6 +1022,7 @@ void ChildAfterFork() {
   g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
   if (g_pagemap_fd >= 0) RawClose(g_pagemap_fd);
   g_pagemap_fd = RawOpen("/proc/self/pagemap", kORdonly);
+  TraceChildStart(g_ready && g_follow_children);
   if (!g_ready) return;
   if (!g_follow_children) {
     g_ready = false;
@@ -1078,6 +1091,7 @@ EventScope::EventScope(Call call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_
   }
   t_in_hook = true;
   active_ = true;
+  TraceBeginEvent();
   if (g_dirty) Resync();
   if (!g_ready) {
     t_in_hook = false;
@@ -1089,6 +1103,7 @@ EventScope::EventScope(Call call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_
 
 EventScope::~EventScope() {
   if (!active_) return;
+  TraceEndEvent();
   t_in_hook = false;
   LockRelease();
   RestoreSignals(saved_mask_);
@@ -1108,6 +1123,7 @@ void CountEvent(Call call) {
 
 void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok) {
   CountEvent(call_);
+  TraceFinishEvent(call_, args_, kernel_ret, o, placement_ok, t_trapped);
   ++g_count.results;
   const bool err = kernel_ret < 0 || o.ret < 0;
   const bool hit = kernel_ret == o.ret;
@@ -1168,6 +1184,7 @@ void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok)
 
 void EventScope::FinishUnmodelled(int64_t kernel_ret) {
   CountEvent(call_);
+  TraceFinishUnmodelled(call_, args_, kernel_ret, t_trapped);
   if (kernel_ret >= 0 || kernel_ret < -4095) g_dirty = true;
 }
 
@@ -1198,6 +1215,7 @@ bool KernelHasAnonPages(uint64_t lo, uint64_t hi) {
 void LearnVma(Vma* v) {
   if (v->anon.anon_vma == 0 && (v->flags & kVmMayShare) == 0 && v->special == SpecialKind::kNone &&
       KernelHasAnonPages(v->start, v->end)) {
+    TraceLearnFaulted(v->start);
     (void)g_model->LearnFaulted(v->start);
   }
 }
@@ -1232,6 +1250,7 @@ void EventScope::LearnShmemInode(uint64_t addr) {
   bool ok = false;
   if (QueryKernelLine(addr, &q, &ok) != 0 && q.vma_start <= addr && addr < q.vma_end &&
       q.inode != 0) {
+    TraceShmemInode(addr, q.inode, q.dev_major, q.dev_minor);
     (void)g_model->SetShmemInode(addr, q.inode, q.dev_major, q.dev_minor);
   }
 }
