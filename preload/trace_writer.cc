@@ -225,13 +225,51 @@ bool Read64(uint64_t addr, bool safe, uint64_t* out) {
                      0) == 8;
 }
 
-bool IsExecutable(uint64_t pc) {
+// A readable, executable VMA holds pc.
+const Vma* CodeVma(uint64_t pc) {
   const Vma* v = g_model->FindVma(pc);
-  return v != nullptr && v->start <= pc && (v->flags & kVmExec) != 0;
+  return v != nullptr && v->start <= pc && (v->flags & kVmExec) != 0 ? v : nullptr;
+}
+
+bool IsExecutable(uint64_t pc) { return CodeVma(pc) != nullptr; }
+
+// ret looks like a return address: the bytes before it are a call (E8 rel32,
+// FF /2 through a register, [reg+disp8], [reg+disp32] or [rip+disp32]).
+bool FollowsCall(uint64_t ret) {
+  const Vma* v = CodeVma(ret - 1);
+  if (v == nullptr || (v->flags & kVmRead) == 0 || ret - 7 < v->start || ret > v->end) {
+    return false;
+  }
+  const auto* p = reinterpret_cast<const volatile uint8_t*>(ret);
+  if (p[-5] == 0xe8) return true;
+  if (p[-2] == 0xff && (p[-1] & 0xf8) == 0xd0) return true;                     // call *%reg
+  if (p[-3] == 0xff && (p[-2] & 0xf8) == 0x50) return true;                     // call *d8(%reg)
+  if (p[-6] == 0xff && ((p[-5] & 0xf8) == 0x90 || p[-5] == 0x15)) return true;  // d32 / rip
+  if (p[-3] == 0xff && p[-2] == 0x54) return true;                              // *d8(%rsp,..)
+  return false;
+}
+
+// Code without frame pointers (glibc, most distribution libraries) leaves
+// rbp holding anything: from sp up, the words that are return addresses
+// right after a call instruction, at most kScanWords of them looked at.
+constexpr int kScanWords = 192;
+int ScanFrames(uint64_t sp, uint64_t hi, bool safe, uint64_t* frames, int n, int max) {
+  for (int i = 0; i < kScanWords && n < max; ++i) {
+    const uint64_t at = sp + 8 * static_cast<uint64_t>(i);
+    if (at > hi - 8) break;
+    uint64_t w = 0;
+    if (!Read64(at, safe, &w)) break;
+    if (w < 0x10000 || w >= (uint64_t{1} << 47)) continue;
+    if (w >= g_text_lo && w < g_text_hi) continue;
+    if (n > 0 && w == frames[n - 1]) continue;
+    if (FollowsCall(w)) frames[n++] = w;
+  }
+  return n;
 }
 
 // The program's return addresses, innermost first. *pc0: frames[0] is the
-// trapped instruction itself (the SIGSYS path).
+// trapped instruction itself (the SIGSYS path). Frame pointers first; where
+// their chain breaks, a scan of the stack (ScanFrames).
 __attribute__((noinline)) int CollectFrames(uint64_t* frames, int max, bool* pc0) {
   *pc0 = false;
   if (max <= 0 || g_model == nullptr) return 0;
@@ -247,7 +285,8 @@ __attribute__((noinline)) int CollectFrames(uint64_t* frames, int max, bool* pc0
   const bool safe = (stack->flags & kVmMaybeGuard) != 0;
   const uint64_t restorer = SudRestorer();
   uint64_t fp = U(__builtin_frame_address(0));
-  bool ours = true;  // still in libvmashadow.so's frames
+  uint64_t prog_sp = 0;  // the program's stack pointer at its innermost frame
+  bool ours = true;      // still in libvmashadow.so's frames
   int n = 0;
   for (int guard = 0; guard < 256 && n < max; ++guard) {
     if (fp < lo || fp > hi - 16 || (fp & 7) != 0) break;
@@ -256,29 +295,41 @@ __attribute__((noinline)) int CollectFrames(uint64_t* frames, int max, bool* pc0
     if (!Read64(fp, safe, &next) || !Read64(fp + 8, safe, &ret)) break;
     if (ours && ret == restorer) {
       // fp + 8 is the rt_sigframe's pretcode; its ucontext follows.
-      // uc_mcontext.gregs starts 40 bytes in: RBP is greg 10, RIP greg 16.
+      // uc_mcontext.gregs starts 40 bytes in: RBP is greg 10, RSP 15, RIP 16.
       const uint64_t uc = fp + 16;
       if (uc + 40 + 17 * 8 > hi) break;
       uint64_t rip = 0;
       uint64_t rbp = 0;
-      if (!Read64(uc + 40 + 16 * 8, safe, &rip) || !Read64(uc + 40 + 10 * 8, safe, &rbp)) break;
+      uint64_t rsp = 0;
+      if (!Read64(uc + 40 + 16 * 8, safe, &rip) || !Read64(uc + 40 + 10 * 8, safe, &rbp) ||
+          !Read64(uc + 40 + 15 * 8, safe, &rsp)) {
+        break;
+      }
       ours = false;
       if (!IsExecutable(rip)) break;
       frames[n++] = rip;
       *pc0 = true;
-      if (rbp <= uc) break;
-      fp = rbp;
-      continue;
+      prog_sp = rsp;
+      // The trapped code (a libc syscall wrapper) keeps no frame pointer:
+      // its callers are found by scanning.
+      if (rsp >= uc && rsp < hi) return ScanFrames(rsp, hi, safe, frames, n, max);
+      break;
     }
     if (ret >= g_text_lo && ret < g_text_hi) {
       if (!ours) break;  // back in our code above the program's frames: done
     } else {
+      if (ours) prog_sp = fp + 16;
       ours = false;
       if (!IsExecutable(ret)) break;
       frames[n++] = ret;
+      prog_sp = fp + 16;
     }
     if (next <= fp) break;
     fp = next;
+  }
+  // The chain broke inside the program: scan on from its last frame.
+  if (n > 0 && n < max && prog_sp >= lo && prog_sp < hi) {
+    n = ScanFrames(prog_sp, hi, safe, frames, n, max);
   }
   return n;
 }

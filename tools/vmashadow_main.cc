@@ -33,6 +33,8 @@ constexpr Subcommand kSubcommands[] = {
      ReplayUsage},
     {"maps", "print the model's maps (and VmFlags) after event N of a trace", MapsCommand,
      MapsUsage},
+    {"report", "what a trace says about the program's mapping patterns", ReportCommand,
+     ReportUsage},
 };
 
 const Subcommand* FindSubcommand(absl::string_view name) {
