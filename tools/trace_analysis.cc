@@ -478,7 +478,12 @@ absl::StatusOr<TraceAnalysis> AnalyzeTrace(const std::string& path, const Replay
       site_off = via_off;
       have_site = true;
     }
-    std::string key = have_site ? absl::StrCat(site_path, std::string(1, '\0'), site_off) : "?";
+    // One entry per (site, innermost frame): the same call (say, to malloc)
+    // may end in different syscalls.
+    std::string key = have_site ? absl::StrCat(site_path, std::string(1, '\0'), site_off,
+                                               std::string(1, '\0'), via_path,
+                                               std::string(1, '\0'), via_off)
+                                : "?";
     CallSite& s = sites[key];
     if (s.calls == 0) {
       s.key = key;
@@ -517,27 +522,38 @@ absl::StatusOr<TraceAnalysis> AnalyzeTrace(const std::string& path, const Replay
     }
   }
 
-  // Sites, busiest first, symbolised.
-  for (auto& [k, s] : sites) a.sites.push_back(std::move(s));
-  std::sort(a.sites.begin(), a.sites.end(), [](const CallSite& x, const CallSite& y) {
-    return x.calls != y.calls ? x.calls > y.calls : x.key < y.key;
-  });
+  // Sites, symbolised and merged by function (each return address is its
+  // own site until then), busiest first.
   Symbolizer sym;
-  for (size_t i = 0; i < a.sites.size() && i < 100; ++i) {
-    CallSite& s = a.sites[i];
-    if (s.key == "?") {
-      s.name = "(no usable frame)";
-    } else if (!s.path.empty() && s.path[0] == '/') {
-      s.name = sym.Describe(s.path, s.file_offset);
-    } else {
-      s.name = absl::StrFormat("%s@%#x", s.path.empty() ? "?" : s.path, s.file_offset);
+  auto name_of = [&sym](const std::string& path, uint64_t off, bool function_only) {
+    if (path.empty() || path[0] != '/') {
+      return absl::StrFormat("%s@%#x", path.empty() ? "?" : path, off);
     }
-    if (!s.via.empty()) {
-      s.via = !s.via_path.empty() && s.via_path[0] == '/'
-                  ? sym.Describe(s.via_path, s.via_offset)
-                  : absl::StrFormat("%s@%#x", s.via_path, s.via_offset);
+    std::string d = sym.Describe(path, off);
+    if (function_only && d.find('!') != std::string::npos) {
+      const size_t plus = d.rfind('+');
+      if (plus != std::string::npos) d.resize(plus);
+    }
+    return d;
+  };
+  std::unordered_map<std::string, CallSite> by_function;
+  for (auto& [k, s] : sites) {
+    s.name = s.key == "?" ? "(no usable frame)" : name_of(s.path, s.file_offset, true);
+    if (!s.via.empty()) s.via = name_of(s.via_path, s.via_offset, true);
+    CallSite& f = by_function[absl::StrCat(s.name, std::string(1, '\0'), s.via)];
+    if (f.calls == 0) {
+      f = s;
+    } else {
+      f.calls += s.calls;
+      for (int i = 0; i < static_cast<int>(TraceCall::kCount); ++i) f.by_call[i] += s.by_call[i];
+      f.bytes_mapped += s.bytes_mapped;
+      f.bytes_unmapped += s.bytes_unmapped;
     }
   }
+  for (auto& [k, s] : by_function) a.sites.push_back(std::move(s));
+  std::sort(a.sites.begin(), a.sites.end(), [](const CallSite& x, const CallSite& y) {
+    return x.calls != y.calls ? x.calls > y.calls : x.name < y.name;
+  });
 
   // The final layout: neighbours that did not merge, free gaps.
   const AddressSpace& m = r.model();
