@@ -112,6 +112,8 @@ std::string Sparkline(const TraceAnalysis& a, int width) {
   return out;
 }
 
+}  // namespace
+
 std::string TextReport(const TraceAnalysis& a, size_t top) {
   const ReplayStats& s = a.stats;
   std::string o;
@@ -306,8 +308,6 @@ std::string JsonReport(const TraceAnalysis& a, size_t top) {
       s.total_mismatches());
   return o + "}\n";
 }
-
-}  // namespace
 
 std::string ReportUsage() {
   return absl::StrCat(

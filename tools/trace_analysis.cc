@@ -480,10 +480,10 @@ absl::StatusOr<TraceAnalysis> AnalyzeTrace(const std::string& path, const Replay
     }
     // One entry per (site, innermost frame): the same call (say, to malloc)
     // may end in different syscalls.
-    std::string key = have_site ? absl::StrCat(site_path, std::string(1, '\0'), site_off,
-                                               std::string(1, '\0'), via_path,
-                                               std::string(1, '\0'), via_off)
-                                : "?";
+    std::string key =
+        have_site ? absl::StrCat(site_path, std::string(1, '\0'), site_off, std::string(1, '\0'),
+                                 via_path, std::string(1, '\0'), via_off)
+                  : "?";
     CallSite& s = sites[key];
     if (s.calls == 0) {
       s.key = key;

@@ -150,6 +150,11 @@ absl::StatusOr<TraceAnalysis> AnalyzeTrace(
     const std::string& path, const ReplayOptions& options,
     const std::function<void(const Replayer&)>& on_event = nullptr);
 
+// The report as text (sections, histograms, the top N call sites) and as
+// one JSON object with the same sections (report_command.cc).
+std::string TextReport(const TraceAnalysis& a, size_t top);
+std::string JsonReport(const TraceAnalysis& a, size_t top);
+
 // "4 KiB", "1.5 MiB".
 std::string Bytes(uint64_t v);
 // "1.20 ms".

@@ -35,6 +35,8 @@ constexpr Subcommand kSubcommands[] = {
      MapsUsage},
     {"report", "what a trace says about the program's mapping patterns", ReportCommand,
      ReportUsage},
+    {"plot", "draw the address space over time (SVG or HTML)", PlotCommand, PlotUsage},
+    {"export", "write a trace as Chrome/Perfetto trace-event JSON", ExportCommand, ExportUsage},
 };
 
 const Subcommand* FindSubcommand(absl::string_view name) {
