@@ -226,6 +226,7 @@ absl::StatusOr<std::string> Plot(const std::string& path, const ReplayOptions& o
     }
     add_all((*r)->model());
   }
+  if (!warning.empty()) std::fprintf(stderr, "vmashadow: warning: %s\n", warning.c_str());
   Axis axis(std::move(bounds));
   axis.MarkGaps(covered);
   covered.clear();
