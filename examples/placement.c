@@ -3,9 +3,9 @@
 // Maps: a 1-page and a 3-page block (top-down, right below the previous
 // mapping); a 2 MiB and a 4 MiB block (anonymous lengths that are multiples
 // of 2 MiB are aligned to 2 MiB: the THP aligner); a 3 MiB block (not a
-// multiple: not aligned); a hint that is free (taken) and one that is not
-// (ignored). The model predicts every address: `vmashadow report` shows
-// "placements N/N".
+// multiple: not aligned); a hint that is free (taken) and one below
+// mmap_min_addr (raised to it). The model predicts every address:
+// `vmashadow report` shows "placements N/N".
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <sys/mman.h>
@@ -26,6 +26,6 @@ int main(void) {
   void* taken = Map(4096, NULL);
   munmap(taken, 4096);
   Map(4096, taken);          // free: taken as is
-  Map(4096, (void*)0x1000);  // below mmap_min_addr: ignored
+  Map(4096, (void*)0x1000);  // below mmap_min_addr: raised to it
   return 0;
 }
