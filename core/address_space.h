@@ -123,8 +123,6 @@ class AddressSpace {
   void SetStartStack(uint64_t start_stack) { start_stack_ = start_stack; }
   void SetHasGateVma(bool has) { has_gate_vma_ = has; }
   void set_params(const MmParams& params) { params_ = params; }
-  // `profile` must outlive the AddressSpace.
-  void set_profile(const KernelProfile& profile) { profile_ = &profile; }
   // A VM_GROWSDOWN VMA containing `addr` was seen to start at `observed_start`
   // (stack growth makes no syscall). Moves its start down (never up) and pgoff
   // with it. Returns 0, or -ENOENT / -EINVAL when that does not fit.

@@ -78,6 +78,11 @@ bool ParseVmFlags(const char* text, size_t len, uint64_t* flags);
 // kernel's trailing space) into buf. Returns the length (>= cap: truncated).
 size_t RenderVmFlags(uint64_t flags, char* buf, size_t cap);
 
+// The VmFlags (with the ProtectionKey) of the smaps block of the VMA that
+// starts at `start`. Returns 0, -ENOENT when there is none, -EINVAL when its
+// VmFlags line holds a mnemonic we do not know.
+int SmapsVmFlagsAt(const char* smaps, size_t len, uint64_t start, uint64_t* flags);
+
 // The vm_flags a VMA most likely has when only its maps line is known: RWX and
 // share bits from perms, MAY bits, VM_ACCOUNT for private writable memory, and
 // the flags of special mappings ([vvar], [vdso], [stack]) as 6.18 sets them.

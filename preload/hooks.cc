@@ -23,6 +23,7 @@
 #include "core/linux_abi.h"
 #include "preload/raw_syscall.h"
 #include "preload/shadow.h"
+#include "preload/trace_writer.h"
 
 // glibc's record of the current break (exported by libc.so.6); its malloc
 // extends the heap from it, so our brk must keep it current as glibc's does.
@@ -182,6 +183,7 @@ int64_t SysMmap(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64
     const bool random = (flags & a::kMap32Bit) != 0 && !fixed;
     if (random && !IsError(r)) m.kernel_addr = U(r);
     if (!IsError(r)) ev.LearnAnonAround(U(r), U(r) + PageUp(len));
+    TraceMapArgs(m);
     const Outcome o = ev.model().Map(m);
     const int type = flags & a::kMapType;
     if (!IsError(r) && anon && (type == a::kMapShared || type == a::kMapSharedValidate)) {

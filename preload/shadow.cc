@@ -26,6 +26,7 @@
 #include "preload/output.h"
 #include "preload/raw_syscall.h"
 #include "preload/sud.h"
+#include "preload/trace_writer.h"
 
 namespace vmashadow::preload {
 namespace {
@@ -288,6 +289,7 @@ void ApplyAnonFromSmaps(const char* smaps, size_t len) {
       while (q < eol && *q == ' ') ++q;
       uint64_t kb = 0;
       ParseDec(q, eol, &kb);
+      if (kb > 0) TraceLearnFaulted(cur);
       if (kb > 0) (void)g_model->LearnFaulted(cur);
     }
     p = eol + 1;
@@ -327,6 +329,7 @@ int Seed() {
     w.Line(line, len).Str(")\n");
     return r;
   }
+  TraceSeed(g_kmaps, static_cast<size_t>(mn), g_smaps, static_cast<size_t>(sn));
   ApplyAnonFromSmaps(g_smaps, static_cast<size_t>(sn));
   ProcStat st;
   if (!ReadStat(&st)) return -EIO;
@@ -336,6 +339,7 @@ int Seed() {
   if (g_lockall_future != 0) {
     (void)g_model->LockAll(g_lockall_future & (abi::kMclFuture | abi::kMclOnfault));
   }
+  TraceSeedState(st.start_brk, brk, st.start_stack, g_lockall_future);
   g_dirty = false;
   return 0;
 }
@@ -406,6 +410,7 @@ void DescribeModelAt(Writer& w, const char* line, size_t len) {
 void RecordDivergence(const Call* call, const uint64_t* args, const char* what, const char* model,
                       size_t model_len, const char* kernel, size_t kernel_len) {
   ++g_count.divergences;
+  TraceDivergence(what, model, model_len, kernel, kernel_len);
   Text<200> ev;
   if (call != nullptr) {
     PutEvent(ev, *call, args);
@@ -438,6 +443,7 @@ void RecordDivergence(const Call* call, const uint64_t* args, const char* what, 
 
 void RecordUnexplained(const char* what, uint64_t lo, uint64_t hi) {
   ++g_count.unexplained;
+  TraceUnexplained(what, lo, hi);
   if (g_count.unexplained <= kMaxSamples) {
     Sample& s = g_unexplained_samples[g_count.unexplained - 1];
     s.event = g_count.events_total;
@@ -455,6 +461,7 @@ void ReconcileStack(uint64_t kernel_start) {
   const Vma* v = ss != 0 ? g_model->FindVma(ss) : nullptr;
   if (v == nullptr || kernel_start == 0 || v->start <= kernel_start) return;
   const uint64_t old = v->start;
+  TraceReconcile(ss, kernel_start);
   if (g_model->ReconcileGrowsdown(ss, kernel_start) == 0) {
     RecordUnexplained("stack growth", kernel_start, old);
   }
@@ -471,6 +478,7 @@ void FullCompare(const Call* call, const uint64_t* args) {
   const uint64_t ss = g_model->start_stack();
   if (ss != 0) ReconcileStack(KernelVmaStart(g_kmaps, klen, ss));
   const size_t mlen = RenderMaps(*g_model, g_mmaps, kMapsCap);
+  TraceFullCheck(g_kmaps, klen, g_mmaps, mlen < kMapsCap ? mlen : kMapsCap - 1);
   if (mlen == klen && memcmp(g_mmaps, g_kmaps, klen) == 0) return;
   size_t mp = 0;
   size_t kp = 0;
@@ -561,7 +569,8 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
   uint64_t addr = prev != nullptr ? prev->start : 0;
   for (int guard = 0; guard < 100000; ++guard) {
     const Vma* mv = g_model->FindVma(addr);
-    const bool with_name = mv == nullptr || !ShowsFile(*mv) || (mv->end > lo && mv->start < hi);
+    const bool with_name =
+        mv == nullptr || !ShowsFile(*mv) || (mv->end > lo && mv->start < hi) || TraceOn();
     abi::ProcmapQuery q;
     bool found = false;
     if (!QueryKernel(addr, &q, &found, with_name)) {
@@ -572,6 +581,13 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
         q.vma_start < mv->start) {
       ReconcileStack(q.vma_start);
       mv = g_model->FindVma(addr);
+    }
+    if (TraceOn()) {
+      // The trace keeps a hash of both lines of every step.
+      const size_t klen = found ? KernelLine(q) : 0;
+      const size_t mlen =
+          mv != nullptr ? RenderVmaLine(*g_model, *mv, g_line_model, sizeof(g_line_model)) : 0;
+      TraceRangeLine(addr, g_line_kernel, klen, g_line_model, mlen);
     }
     if (!found && mv == nullptr) return;
     if (!found || mv == nullptr ||
@@ -832,6 +848,7 @@ void InstallFatalHandlers() {
 // child's copies become fork children (they stop merging).
 void LearnAnonBeforeFork() {
   if (g_ready) LearnAnonRange(0, ~uint64_t{0});
+  if (g_ready) TraceForkPoint();
 }
 
 void AtforkPrepare() {
@@ -913,6 +930,36 @@ void ReadIdentity() {
   g_owner_pid = static_cast<int>(RawSyscall6(kSysGetpid));
 }
 
+// The kernel profile (core's ProfileForKernel): the release picks the
+// version row; on 6.18, whose vendor builds may carry 6.19's sticky guard
+// flag, a scratch mapping shows whether MADV_GUARD_INSTALL sets "gu" (one
+// extra smaps read at start-up, 6.18 only). The scratch mapping is gone
+// before the model is seeded.
+const KernelProfile& ProbeKernelProfile() {
+  bool sticky = false;
+  if (strncmp(g_kernel_release, "6.18.", 5) == 0 || strcmp(g_kernel_release, "6.18") == 0) {
+    const int64_t probe = RawSyscall6(kSysMmap, 0, 2 * kPageSize, abi::kProtRead | abi::kProtWrite,
+                                      abi::kMapPrivate | abi::kMapAnonymous, U(-1), 0);
+    if (probe > 0) {
+      uint64_t flags = 0;
+      if (RawSyscall6(kSysMadvise, U(probe), kPageSize, abi::kMadvGuardInstall) == 0) {
+        const int64_t n = ReadWhole("/proc/self/smaps", g_smaps, kSmapsCap);
+        sticky = n > 0 && SmapsVmFlagsAt(g_smaps, static_cast<size_t>(n), U(probe), &flags) == 0 &&
+                 (flags & kVmMaybeGuard) != 0;
+      }
+      RawSyscall6(kSysMunmap, U(probe), 2 * kPageSize);
+    }
+  }
+  bool exact = false;
+  const KernelProfile& p = ProfileForKernel(g_kernel_release, sticky, &exact);
+  if (!exact) {
+    Writer w;
+    w.Str("vmashadow: kernel ").Str(g_kernel_release).Str(" is outside 6.12-6.18; modelled as ");
+    w.Str(p.name).Ch('\n');
+  }
+  return p;
+}
+
 __attribute__((constructor)) void Init() {
   if (getenv("VMASHADOW_DISABLE") != nullptr) return;
   if (getauxval(AT_SECURE) != 0) return;
@@ -944,28 +991,9 @@ __attribute__((constructor)) void Init() {
     return;
   }
   Arena* arena = new (g_arena_storage) Arena(g_region, kArenaSize);
-  g_model = new (g_model_storage) AddressSpace(arena, DefaultKernelProfile(), g_params);
-  // The kernel profile: the release picks the version; whether
-  // MADV_GUARD_INSTALL sets the sticky VM_MAYBE_GUARD ("gu") is probed on a
-  // scratch mapping that the seeded model sees, then unmapped in both.
-  const int64_t probe = RawSyscall6(kSysMmap, 0, 2 * kPageSize, abi::kProtRead | abi::kProtWrite,
-                                    abi::kMapPrivate | abi::kMapAnonymous, U(-1), 0);
-  const bool probe_ok = probe > 0;
-  if (probe_ok) RawSyscall6(kSysMadvise, U(probe), kPageSize, abi::kMadvGuardInstall);
+  g_model = new (g_model_storage) AddressSpace(arena, ProbeKernelProfile(), g_params);
+  TraceStart(g_model, g_params, kArenaSize, g_kernel_release, g_cmdline, g_cmdline_len);
   if (Seed() != 0) return;
-  if (probe_ok) {
-    const Vma* v = g_model->FindVma(U(probe));
-    const bool sticky = v != nullptr && v->start <= U(probe) && (v->flags & kVmMaybeGuard) != 0;
-    bool exact = false;
-    g_model->set_profile(ProfileForKernel(g_kernel_release, sticky, &exact));
-    if (!exact) {
-      Writer w;
-      w.Str("vmashadow: kernel ").Str(g_kernel_release).Str(" is outside 6.12-6.18; modelled as ");
-      w.Str(g_model->profile().name).Ch('\n');
-    }
-    RawSyscall6(kSysMunmap, U(probe), 2 * kPageSize);
-    (void)g_model->Unmap(U(probe), 2 * kPageSize);
-  }
   // The seeded model must render exactly what it was seeded from.
   const int64_t kn = ReadWhole("/proc/self/maps", g_kmaps, kMapsCap);
   const size_t mlen = RenderMaps(*g_model, g_mmaps, kMapsCap);
@@ -1002,6 +1030,7 @@ void EndImage(const char* reason) {
   if (exec && g_exec_attempt_events == g_count.events_total) return;
   if (g_dirty) Resync();
   if (g_ready && g_check != CheckMode::kOff) FullCompare(nullptr, nullptr);
+  TraceImageEnd(reason);
   WriteReport(reason, true);
   if (exec) {
     g_exec_attempt_events = g_count.events_total;
@@ -1058,6 +1087,7 @@ void ChildAfterFork() {
   g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
   if (g_pagemap_fd >= 0) RawClose(g_pagemap_fd);
   g_pagemap_fd = RawOpen("/proc/self/pagemap", kORdonly);
+  TraceChildStart(g_ready && g_follow_children);
   if (!g_ready) return;
   if (!g_follow_children) {
     g_ready = false;
@@ -1129,11 +1159,13 @@ EventScope::EventScope(Call call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_
   t_in_hook = true;
   LockAcquire();
   active_ = true;
+  TraceBeginEvent();
   if (g_ready && g_dirty) Resync();
   if (!g_ready) Leave();  // the destructor ran meanwhile, or resync failed
 }
 
 void EventScope::Leave() {
+  TraceEndEvent();
   active_ = false;
   LockRelease();
   t_in_hook = false;
@@ -1162,6 +1194,7 @@ void CountEvent(Call call) {
 
 void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok) {
   CountEvent(call_);
+  TraceFinishEvent(call_, args_, kernel_ret, o, placement_ok, t_trapped);
   ++g_count.results;
   const bool err = kernel_ret < 0 || o.ret < 0;
   const bool hit = kernel_ret == o.ret;
@@ -1222,6 +1255,7 @@ void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok)
 
 void EventScope::FinishUnmodelled(int64_t kernel_ret) {
   CountEvent(call_);
+  TraceFinishUnmodelled(call_, args_, kernel_ret, t_trapped);
   if (kernel_ret >= 0 || kernel_ret < -4095) g_dirty = true;
 }
 
@@ -1252,6 +1286,7 @@ bool KernelHasAnonPages(uint64_t lo, uint64_t hi) {
 void LearnVma(Vma* v) {
   if (v->anon.anon_vma == 0 && (v->flags & kVmMayShare) == 0 && v->special == SpecialKind::kNone &&
       KernelHasAnonPages(v->start, v->end)) {
+    TraceLearnFaulted(v->start);
     (void)g_model->LearnFaulted(v->start);
   }
 }
@@ -1286,6 +1321,7 @@ void EventScope::LearnShmemInode(uint64_t addr) {
   bool found = false;
   if (QueryKernel(addr, &q, &found) && found && q.vma_start <= addr && addr < q.vma_end &&
       q.inode != 0) {
+    TraceShmemInode(addr, q.inode, q.dev_major, q.dev_minor);
     (void)g_model->SetShmemInode(addr, q.inode, q.dev_major, q.dev_minor);
   }
 }

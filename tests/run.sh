@@ -21,7 +21,8 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential meson ninja-build pkg-config git clang-format
           libboost-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-          python3 perl sqlite3 libjemalloc2 libgoogle-perftools4 libmimalloc2.0)
+          python3 perl sqlite3 libjemalloc2 libgoogle-perftools4 libmimalloc2.0
+          chromium clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -72,6 +73,13 @@ print("python3 done:", m.tell(), "compressed bytes")'
       echo "== long: differential test, 1,000,000 operations per seed"
       VMASHADOW_DIFF_OPS=1000000 "$build/tests/differential_test" --gtest_brief=1 ||
         fail=$(( ${fail:-0} + 1 ))
+      echo "== long: trace reader fuzzing (5,000,000 mutations; libFuzzer 300 s)"
+      "$build/tests/trace_reader_fuzz" --iterations=5000000 --seed=$(date +%s) ||
+        fail=$(( ${fail:-0} + 1 ))
+      if [[ -x "$build/tests/trace_reader_libfuzzer" ]]; then
+        VMASHADOW_FUZZ_SECONDS=300 tests/fuzz/run_libfuzzer.sh "$build/tests/trace_reader_libfuzzer" \
+          "$build/tests/trace_reader_fuzz" || fail=$(( ${fail:-0} + 1 ))
+      fi
       [[ ${fail:-0} -eq 0 ]] || rc=1
     fi
     echo "${ok:-0} passed, $(( ${fail:-0} + ${timeout:-0} )) failed, ${skip:-0} skipped"

@@ -53,6 +53,9 @@ ABSL_FLAG(std::string, report_dir, "",
           "directory removed at the end");
 ABSL_FLAG(vmashadow::YesNo, follow_children, vmashadow::YesNo{},
           "also monitor the program's child processes and the programs they exec");
+ABSL_FLAG(std::string, trace, "",
+          "record every event into the trace FILE (children: FILE.<pid>; later images after "
+          "execve: .exec<k>); read it with replay, maps, report, plot, export");
 ABSL_FLAG(vmashadow::BackendChoice, backend, vmashadow::BackendChoice{},
           "(for benchmarks) interception backend: sud or wrappers");
 
@@ -77,6 +80,7 @@ constexpr RunFlag kRunFlags[] = {
     {"strict", "strict", "", false},
     {"report_dir", "report-dir", "DIR", false},
     {"follow_children", "follow-children", "yes|no", false},
+    {"trace", "trace", "FILE", false},
     {"backend", "backend", "sud|wrappers", true},
 };
 
@@ -332,6 +336,11 @@ absl::Status SetPreloadEnv(const RunOptions& opt, const std::string& lib,
   s.Update(SetEnv("VMASHADOW_FOLLOW_CHILDREN", opt.follow_children ? "yes" : "no"));
   s.Update(SetEnv("VMASHADOW_QUIET", "1"));
   if (!opt.backend.empty()) s.Update(SetEnv("VMASHADOW_BACKEND", opt.backend));
+  if (!opt.trace.empty()) {
+    s.Update(SetEnv("VMASHADOW_TRACE", opt.trace));
+  } else {
+    unsetenv("VMASHADOW_TRACE");
+  }
   unsetenv("VMASHADOW_ROOT_PID");
   return s;
 }
@@ -453,6 +462,53 @@ std::string Wrap(absl::string_view left, absl::string_view text) {
     col += 1 + word.size();
   }
   return out + "\n";
+}
+
+// --trace=FILE: an absolute path (the program may change directory) in a
+// writable directory, with the files of an earlier run removed: FILE,
+// FILE.exec<k>, FILE.<pid> and FILE.<pid>.exec<k> (the preload creates each
+// with O_EXCL and takes the next .exec<k> when one exists).
+absl::StatusOr<std::string> PrepareTrace(const std::string& file) {
+  const std::string path = AbsoluteNormal(file);
+  const fs::path p(path);
+  const std::string dir = p.parent_path().string();
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write the trace ", path, ": ", dir, " is not a directory"));
+  }
+  if (access(dir.c_str(), W_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write the trace ", path, ": ", strerror(errno)));
+  }
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot write the trace ", path, ": it is a directory"));
+  }
+  const std::string base = p.filename().string();
+  auto digits = [](absl::string_view s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    absl::string_view rest = name;
+    if (!absl::ConsumePrefix(&rest, base)) continue;
+    bool ours = rest.empty();
+    if (!ours && absl::ConsumePrefix(&rest, ".")) {
+      absl::string_view pid = rest.substr(0, rest.find('.'));
+      absl::string_view exec = rest.substr(pid.size());
+      if (absl::ConsumePrefix(&pid, "exec")) {
+        ours = digits(pid) && exec.empty();
+      } else {
+        ours =
+            digits(pid) && (exec.empty() || (absl::ConsumePrefix(&exec, ".exec") && digits(exec)));
+      }
+    }
+    if (ours && e.is_regular_file(ec)) fs::remove(e.path(), ec);
+  }
+  return path;
 }
 
 int UsageError(absl::string_view message) {
@@ -589,6 +645,7 @@ absl::StatusOr<RunOptions> ParseRunArgs(const std::vector<std::string>& args) {
   opt.report_dir = absl::GetFlag(FLAGS_report_dir);
   opt.follow_children = absl::GetFlag(FLAGS_follow_children).yes;
   opt.backend = absl::GetFlag(FLAGS_backend).name;
+  opt.trace = absl::GetFlag(FLAGS_trace);
   return opt;
 }
 
@@ -640,6 +697,14 @@ int RunCommand(const std::vector<std::string>& args) {
   if (!lib.ok()) {
     PrintErr(absl::StrCat(kPrefix, lib.status().message(), "\n"));
     return 2;
+  }
+  if (!opt->trace.empty()) {
+    absl::StatusOr<std::string> trace = PrepareTrace(opt->trace);
+    if (!trace.ok()) {
+      PrintErr(absl::StrCat(kPrefix, trace.status().message(), "\n"));
+      return 2;
+    }
+    opt->trace = *trace;
   }
   absl::StatusOr<ReportDir> dir = PrepareReportDir(opt->report_dir);
   if (!dir.ok()) {

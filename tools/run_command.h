@@ -45,6 +45,7 @@ struct RunOptions {
   std::string report_dir;  // empty: a private temporary directory
   bool follow_children = true;
   std::string backend;                    // empty: not set by the launcher
+  std::string trace;                      // --trace=FILE; empty: no trace
   std::vector<std::string> program_argv;  // PROGRAM ARGS...
 };
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "tools/run_command.h"
+#include "tools/trace_commands.h"
 
 #ifndef VMASHADOW_VERSION
 #define VMASHADOW_VERSION "unknown"
@@ -28,6 +29,14 @@ struct Subcommand {
 
 constexpr Subcommand kSubcommands[] = {
     {"run", "run a program with the preload and summarise what it checked", RunCommand, RunUsage},
+    {"replay", "replay a trace offline and re-check every recorded result", ReplayCommand,
+     ReplayUsage},
+    {"maps", "print the model's maps (and VmFlags) after event N of a trace", MapsCommand,
+     MapsUsage},
+    {"report", "what a trace says about the program's mapping patterns", ReportCommand,
+     ReportUsage},
+    {"plot", "draw the address space over time (SVG or HTML)", PlotCommand, PlotUsage},
+    {"export", "write a trace as Chrome/Perfetto trace-event JSON", ExportCommand, ExportUsage},
 };
 
 const Subcommand* FindSubcommand(absl::string_view name) {
