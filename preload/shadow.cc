@@ -1128,6 +1128,17 @@ void EmergencyReport(const char* reason) {
   g_report_written = true;
 }
 
+bool KernelVmaBounds(uint64_t addr, uint64_t* start, uint64_t* end) {
+  abi::ProcmapQuery q;
+  bool found = false;
+  if (!QueryKernel(addr, &q, &found, /*with_name=*/false) || !found || q.vma_start > addr) {
+    return false;
+  }
+  *start = q.vma_start;
+  *end = q.vma_end;
+  return true;
+}
+
 void NoteOnce(int key, const char* text) {
   const uint32_t bit = uint32_t{1} << (key & 31);
   if ((__atomic_fetch_or(&g_notes_done, bit, __ATOMIC_RELAXED) & bit) != 0) return;

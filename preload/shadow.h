@@ -134,6 +134,10 @@ void EmergencyReport(const char* reason);
 // The kernel changed the address space in a way we did not model (a 32-bit
 // call, prctl(PR_SET_VMA), mbind): resynchronise before the next event.
 void ShadowDirty();
+// The kernel's VMA covering addr (one PROCMAP_QUERY): [*start, *end). False
+// when none covers it or the query is unavailable. For reading the
+// program's memory only where the kernel says it is mapped.
+bool KernelVmaBounds(uint64_t addr, uint64_t* start, uint64_t* end);
 // Prints one line "vmashadow: <text>" to stderr, at most once per key.
 void NoteOnce(int key, const char* text);
 

@@ -9,16 +9,19 @@
 //
 // Caller stacks are walked through frame pointers (the preload is built with
 // -fno-omit-frame-pointer): our own frames are skipped; a frame whose return
-// address is our SIGSYS restorer is the kernel's signal frame, whose
-// ucontext gives the trapped instruction and the program's frame pointer.
-// Every frame read is checked to lie inside the stack VMA (as the model
-// knows it) between the current stack pointer and its end, and each return
-// address must fall in an executable VMA; a VMA that may hold guard regions
-// is read with process_vm_readv, which fails instead of faulting.
+// address is our SIGSYS restorer is the kernel's signal frame (on our signal
+// stack), whose ucontext gives the trapped instruction and the program's
+// stack pointer. Frame-pointer reads stay between the current stack pointer
+// and the end of the VMA the kernel (PROCMAP_QUERY) says holds it; the
+// program's stack window and the code bytes before each candidate return
+// address are copied with process_vm_readv, which fails instead of faulting,
+// so a model that went stale (a missed munmap) never makes us fault. A
+// return address must also fall in an executable VMA of the model.
 #include "preload/trace_writer.h"
 
 #include <link.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -57,6 +60,10 @@ uint8_t g_buf[64 << 10];
 size_t g_len = 0;
 
 int g_fd = -1;
+// The trace file's identity: the program may close our fd and open a file of
+// its own under that number; we never write to or close a file not ours.
+uint64_t g_fd_dev = 0;
+uint64_t g_fd_ino = 0;
 char g_path[4096];
 const AddressSpace* g_model = nullptr;
 TraceCodecState g_state;
@@ -101,14 +108,36 @@ uint64_t Tid() {
   return t_tid;
 }
 
+// True when g_fd still is the file we opened.
+bool FdIsOurs() {
+  struct stat st;
+  return g_fd >= 0 && RawSyscall6(kSysFstat, U(g_fd), U(&st)) == 0 && st.st_dev == g_fd_dev &&
+         st.st_ino == g_fd_ino;
+}
+
+// Remembers the identity of fd, now g_fd.
+void AdoptFd(int fd) {
+  g_fd = fd;
+  struct stat st;
+  if (RawSyscall6(kSysFstat, U(fd), U(&st)) == 0) {
+    g_fd_dev = st.st_dev;
+    g_fd_ino = st.st_ino;
+  }
+}
+
+// Closes g_fd if it is still ours.
+void ReleaseFd() {
+  if (FdIsOurs()) RawClose(g_fd);
+  g_fd = -1;
+}
+
 void Stop(const char* why, int64_t err) {
   if (!g_on) return;
   g_on = false;
   Writer w;
   w.Str("vmashadow: trace ").Str(g_path).Str(": ").Str(why).Str(" (").Dec(err);
   w.Str("); tracing stopped\n");
-  if (g_fd >= 0) RawClose(g_fd);
-  g_fd = -1;
+  ReleaseFd();
   g_len = 0;
 }
 
@@ -120,6 +149,10 @@ struct Iov {
 // Writes every iovec fully (a regular file takes them in one go; a short
 // write is continued). False on an error, after stopping the trace.
 bool WriteAll(Iov* iov, int n) {
+  if (!FdIsOurs()) {
+    Stop("the program closed the trace file's descriptor", -EBADF);
+    return false;
+  }
   int i = 0;
   while (i < n) {
     if (iov[i].len == 0) {
@@ -211,21 +244,20 @@ int FindOwnText(struct dl_phdr_info* info, size_t, void* data) {
   return 0;
 }
 
-// Reads 8 bytes at addr, directly or (safe) through process_vm_readv.
-bool Read64(uint64_t addr, bool safe, uint64_t* out) {
-  if (!safe) {
-    *out = *reinterpret_cast<const volatile uint64_t*>(addr);
-    return true;
-  }
+// Copies [addr, addr + n) of our own process through process_vm_readv,
+// which fails instead of faulting. Returns the bytes copied.
+size_t SafeRead(uint64_t addr, void* out, size_t n) {
   struct {
     uint64_t base;
     uint64_t len;
-  } local{U(out), 8}, remote{addr, 8};
-  return RawSyscall6(kSysProcessVmReadv, U(RawSyscall6(kSysGetpid)), U(&local), 1, U(&remote), 1,
-                     0) == 8;
+  } local{U(out), n}, remote{addr, n};
+  const int64_t r =
+      RawSyscall6(kSysProcessVmReadv, U(RawSyscall6(kSysGetpid)), U(&local), 1, U(&remote), 1, 0);
+  return r > 0 ? static_cast<size_t>(r) : 0;
 }
 
-// A readable, executable VMA holds pc.
+// A readable, executable VMA holds pc (the model's view: only a filter; code
+// bytes are always read through SafeRead).
 const Vma* CodeVma(uint64_t pc) {
   const Vma* v = g_model->FindVma(pc);
   return v != nullptr && v->start <= pc && (v->flags & kVmExec) != 0 ? v : nullptr;
@@ -233,14 +265,10 @@ const Vma* CodeVma(uint64_t pc) {
 
 bool IsExecutable(uint64_t pc) { return CodeVma(pc) != nullptr; }
 
-// ret looks like a return address: the bytes before it are a call (E8 rel32,
-// FF /2 through a register, [reg+disp8], [reg+disp32] or [rip+disp32]).
-bool FollowsCall(uint64_t ret) {
-  const Vma* v = CodeVma(ret - 1);
-  if (v == nullptr || (v->flags & kVmRead) == 0 || ret - 7 < v->start || ret > v->end) {
-    return false;
-  }
-  const auto* p = reinterpret_cast<const volatile uint8_t*>(ret);
+// The 7 bytes before ret are a call (E8 rel32, FF /2 through a register,
+// [reg+disp8], [reg+disp32] or [rip+disp32]).
+bool EndsWithCall(const uint8_t* b) {  // b[0..6] = ret-7 .. ret-1
+  const uint8_t* p = b + 7;
   if (p[-5] == 0xe8) return true;
   if (p[-2] == 0xff && (p[-1] & 0xf8) == 0xd0) return true;                     // call *%reg
   if (p[-3] == 0xff && (p[-2] & 0xf8) == 0x50) return true;                     // call *d8(%reg)
@@ -251,38 +279,62 @@ bool FollowsCall(uint64_t ret) {
 
 // Code without frame pointers (glibc, most distribution libraries) leaves
 // rbp holding anything: from sp up, the words that are return addresses
-// right after a call instruction, at most kScanWords of them looked at.
+// right after a call instruction, at most kScanWords of them looked at. The
+// stack window and the code bytes before every candidate are each copied with
+// one process_vm_readv, so a stale model never makes us fault.
 constexpr int kScanWords = 192;
-int ScanFrames(uint64_t sp, uint64_t hi, bool safe, uint64_t* frames, int n, int max) {
-  for (int i = 0; i < kScanWords && n < max; ++i) {
-    const uint64_t at = sp + 8 * static_cast<uint64_t>(i);
-    if (at > hi - 8) break;
-    uint64_t w = 0;
-    if (!Read64(at, safe, &w)) break;
+int ScanFrames(uint64_t sp, uint64_t hi, uint64_t* frames, int n, int max) {
+  if (n >= max || sp >= hi || (sp & 7) != 0) return n;
+  uint64_t words[kScanWords];
+  const uint64_t want = hi - sp < sizeof(words) ? hi - sp : sizeof(words);
+  const size_t nwords = SafeRead(sp, words, want) / 8;
+  // Candidates: words pointing into the program's code (per the model).
+  struct RemoteIov {
+    uint64_t base;
+    uint64_t len;
+  };
+  RemoteIov remote[kScanWords];
+  uint64_t cand[kScanWords];
+  int ncand = 0;
+  for (size_t i = 0; i < nwords; ++i) {
+    const uint64_t w = words[i];
     if (w < 0x10000 || w >= (uint64_t{1} << 47)) continue;
     if (w >= g_text_lo && w < g_text_hi) continue;
-    if (n > 0 && w == frames[n - 1]) continue;
-    if (FollowsCall(w)) frames[n++] = w;
+    if (ncand > 0 && w == cand[ncand - 1]) continue;
+    const Vma* v = CodeVma(w - 1);
+    if (v == nullptr || (v->flags & kVmRead) == 0 || w - 7 < v->start || w > v->end) continue;
+    cand[ncand] = w;
+    remote[ncand] = RemoteIov{w - 7, 7};
+    ++ncand;
+  }
+  if (ncand == 0) return n;
+  uint8_t code[kScanWords * 7];
+  RemoteIov local{U(code), static_cast<uint64_t>(ncand) * 7};
+  const int64_t r = RawSyscall6(kSysProcessVmReadv, U(RawSyscall6(kSysGetpid)), U(&local), 1,
+                                U(remote), U(ncand), 0);
+  // A partial copy stops at the first candidate that could not be read.
+  const int got = r > 0 ? static_cast<int>(r / 7) : 0;
+  for (int i = 0; i < got && n < max; ++i) {
+    if (n > 0 && cand[i] == frames[n - 1]) continue;
+    if (EndsWithCall(code + 7 * i)) frames[n++] = cand[i];
   }
   return n;
 }
 
 // The program's return addresses, innermost first. *pc0: frames[0] is the
-// trapped instruction itself (the SIGSYS path). Frame pointers first; where
-// their chain breaks, a scan of the stack (ScanFrames).
+// trapped instruction itself (the SIGSYS path). Frame pointers first, read
+// directly only inside the stack VMA we are running on as the kernel reports
+// it (PROCMAP_QUERY); where their chain breaks or leaves our signal stack, a
+// scan of the program's stack (ScanFrames).
 __attribute__((noinline)) int CollectFrames(uint64_t* frames, int max, bool* pc0) {
   *pc0 = false;
   if (max <= 0 || g_model == nullptr) return 0;
   uint64_t sp;
   __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-  const Vma* stack = g_model->FindVma(sp);
-  if (stack == nullptr || (stack->start > sp && (stack->flags & kVmGrowsdown) == 0) ||
-      (stack->flags & kVmRead) == 0) {
-    return 0;
-  }
-  const uint64_t lo = sp;
-  const uint64_t hi = stack->end;
-  const bool safe = (stack->flags & kVmMaybeGuard) != 0;
+  uint64_t lo = 0;
+  uint64_t hi = 0;
+  if (!KernelVmaBounds(sp, &lo, &hi)) return 0;
+  lo = sp;
   const uint64_t restorer = SudRestorer();
   uint64_t fp = U(__builtin_frame_address(0));
   uint64_t prog_sp = 0;  // the program's stack pointer at its innermost frame
@@ -290,35 +342,29 @@ __attribute__((noinline)) int CollectFrames(uint64_t* frames, int max, bool* pc0
   int n = 0;
   for (int guard = 0; guard < 256 && n < max; ++guard) {
     if (fp < lo || fp > hi - 16 || (fp & 7) != 0) break;
-    uint64_t next = 0;
-    uint64_t ret = 0;
-    if (!Read64(fp, safe, &next) || !Read64(fp + 8, safe, &ret)) break;
+    const uint64_t next = *reinterpret_cast<const uint64_t*>(fp);
+    const uint64_t ret = *reinterpret_cast<const uint64_t*>(fp + 8);
     if (ours && ret == restorer) {
       // fp + 8 is the rt_sigframe's pretcode; its ucontext follows.
-      // uc_mcontext.gregs starts 40 bytes in: RBP is greg 10, RSP 15, RIP 16.
+      // uc_mcontext.gregs starts 40 bytes in: RSP is greg 15, RIP 16.
       const uint64_t uc = fp + 16;
       if (uc + 40 + 17 * 8 > hi) break;
-      uint64_t rip = 0;
-      uint64_t rbp = 0;
-      uint64_t rsp = 0;
-      if (!Read64(uc + 40 + 16 * 8, safe, &rip) || !Read64(uc + 40 + 10 * 8, safe, &rbp) ||
-          !Read64(uc + 40 + 15 * 8, safe, &rsp)) {
-        break;
-      }
-      ours = false;
+      const uint64_t rip = *reinterpret_cast<const uint64_t*>(uc + 40 + 16 * 8);
+      const uint64_t rsp = *reinterpret_cast<const uint64_t*>(uc + 40 + 15 * 8);
       if (!IsExecutable(rip)) break;
       frames[n++] = rip;
       *pc0 = true;
-      prog_sp = rsp;
-      // The trapped code (a libc syscall wrapper) keeps no frame pointer:
-      // its callers are found by scanning.
-      if (rsp >= uc && rsp < hi) return ScanFrames(rsp, hi, safe, frames, n, max);
-      break;
+      // The trapped code (a libc syscall wrapper) keeps no frame pointer,
+      // and it ran on the program's stack, not on our signal stack: its
+      // callers are found by scanning that stack.
+      uint64_t plo = 0;
+      uint64_t phi = 0;
+      if (KernelVmaBounds(rsp, &plo, &phi)) n = ScanFrames(rsp, phi, frames, n, max);
+      return n;
     }
     if (ret >= g_text_lo && ret < g_text_hi) {
       if (!ours) break;  // back in our code above the program's frames: done
     } else {
-      if (ours) prog_sp = fp + 16;
       ours = false;
       if (!IsExecutable(ret)) break;
       frames[n++] = ret;
@@ -329,7 +375,7 @@ __attribute__((noinline)) int CollectFrames(uint64_t* frames, int max, bool* pc0
   }
   // The chain broke inside the program: scan on from its last frame.
   if (n > 0 && n < max && prog_sp >= lo && prog_sp < hi) {
-    n = ScanFrames(prog_sp, hi, safe, frames, n, max);
+    n = ScanFrames(prog_sp, hi, frames, n, max);
   }
   return n;
 }
@@ -458,7 +504,7 @@ void Start(const AddressSpace* model, const MmParams& params, uint64_t arena_siz
     w.Str("); not tracing\n");
     return;
   }
-  g_fd = fd;
+  AdoptFd(fd);
   g_header = TraceHeader{};
   g_header.origin = root && exec_index == 0 ? TraceOrigin::kRoot : TraceOrigin::kExecImage;
   g_header.pid = pid;
@@ -594,8 +640,7 @@ void ForkPoint() {
 
 void ChildStart(bool follow) {
   // The parent's file stays the parent's.
-  if (g_fd >= 0) RawClose(g_fd);
-  g_fd = -1;
+  ReleaseFd();
   g_len = 0;
   g_check.active = false;
   t_tid = 0;
@@ -616,7 +661,7 @@ void ChildStart(bool follow) {
     w.Str("); not tracing it\n");
     return;
   }
-  g_fd = fd;
+  AdoptFd(fd);
   g_header.origin = TraceOrigin::kForkChild;
   g_header.parent_pid = g_header.pid;
   g_header.pid = pid;
