@@ -121,13 +121,6 @@ __thread uint64_t t_fork_mask __attribute__((tls_model("initial-exec"))) = 0;
 __thread bool t_fork_locked __attribute__((tls_model("initial-exec"))) = false;
 __thread bool t_trapped __attribute__((tls_model("initial-exec"))) = false;
 
-const char* const kCallNames[] = {
-    "mmap",  "munmap",          "mprotect", "pkey_mprotect", "mremap",           "madvise",
-    "brk",   "mlock",           "mlock2",   "munlock",       "mlockall",         "munlockall",
-    "mseal", "process_madvise", "shmat",    "shmdt",         "remap_file_pages",
-};
-static_assert(sizeof(kCallNames) / sizeof(kCallNames[0]) == static_cast<size_t>(Call::kCount));
-
 // ---------------------------------------------------------------------------
 // Signals and the lock.
 
@@ -368,7 +361,7 @@ bool NextLine(const char* text, size_t len, size_t* pos, const char** line, size
 // "mmap(0x0, 0x1000, …)": the event as text, for records and samples.
 template <typename Out>
 void PutEvent(Out& out, Call call, const uint64_t* args) {
-  out.Add(kCallNames[static_cast<int>(call)]).Add("(");
+  out.Add(TraceCallName(call)).Add("(");
   int nargs = 6;
   while (nargs > 1 && args[nargs - 1] == 0) --nargs;
   for (int i = 0; i < nargs; ++i) {
@@ -697,7 +690,7 @@ void WriteReport(const char* reason, bool complete) {
     w.Key("events").Udec(g_count.events_total);
     w.Key("events_by_call").Ch('{');
     for (int i = 0; i < static_cast<int>(Call::kCount); ++i) {
-      w.Key(kCallNames[i], i == 0).Udec(g_count.events[i]);
+      w.Key(TraceCallName(static_cast<Call>(i)), i == 0).Udec(g_count.events[i]);
     }
     w.Ch('}');
     w.Key("trapped").Udec(g_count.trapped);
@@ -771,7 +764,7 @@ void PrintSummary() {
     if (g_count.events[i] == 0) continue;
     if (!first) w.Ch(' ');
     first = false;
-    w.Str(kCallNames[i]).Ch('=').Udec(g_count.events[i]);
+    w.Str(TraceCallName(static_cast<Call>(i))).Ch('=').Udec(g_count.events[i]);
   }
   w.Str("] checks=").Udec(g_count.checks + g_count.range_checks);
   w.Str(" divergences=").Udec(g_count.divergences);

@@ -22,30 +22,13 @@
 #include <cstdint>
 
 #include "core/address_space.h"
+#include "core/trace_format.h"
 
 namespace vmashadow::preload {
 
-// The calls we see, for the per-call counters.
-enum class Call : int {
-  kMmap,
-  kMunmap,
-  kMprotect,
-  kPkeyMprotect,
-  kMremap,
-  kMadvise,
-  kBrk,
-  kMlock,
-  kMlock2,
-  kMunlock,
-  kMlockall,
-  kMunlockall,
-  kMseal,
-  kProcessMadvise,
-  kShmat,
-  kShmdt,
-  kRemapFilePages,
-  kCount,
-};
+// The calls we see, for the per-call counters: the trace format's numbering
+// (core/trace_format.h), so events are recorded as they are counted.
+using Call = TraceCall;
 
 class EventScope {
  public:

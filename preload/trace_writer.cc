@@ -47,11 +47,6 @@ constexpr int kFDupfdCloexec = 1030;
 constexpr int kHighFd = 600;  // moved up, away from the numbers programs reuse
 constexpr int kDefaultFrames = 8;
 
-static_assert(static_cast<int>(Call::kCount) == static_cast<int>(TraceCall::kCount));
-static_assert(static_cast<int>(Call::kMremap) == static_cast<int>(TraceCall::kMremap));
-static_assert(static_cast<int>(Call::kRemapFilePages) ==
-              static_cast<int>(TraceCall::kRemapFilePages));
-
 enum class Phase { kIdle, kBeforeFinish, kAfterFinish };
 
 // The records of the current event (and whatever came before since the last
@@ -734,7 +729,7 @@ void FinishEvent(Call call, const uint64_t* args, int64_t kernel_ret, int64_t mo
   TraceRecord rec;
   rec.kind = TraceRecordKind::kEvent;
   TraceEvent& e = rec.event;
-  e.call = static_cast<TraceCall>(call);
+  e.call = call;
   for (int i = 0; i < 6; ++i) e.args[i] = args[i];
   e.kernel_ret = kernel_ret;
   e.model_ret = unmodelled ? kernel_ret : model_ret;
