@@ -182,7 +182,7 @@ int64_t SysMmap(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64
     const bool fixed = (flags & (a::kMapFixed | a::kMapFixedNoreplace)) != 0;
     const bool random = (flags & a::kMap32Bit) != 0 && !fixed;
     if (random && !IsError(r)) m.kernel_addr = U(r);
-    if (!IsError(r)) ev.LearnAnonAround(U(r), U(r) + PageUp(len));
+    if (!IsError(r)) ev.LearnAnonAround(U(r), U(r) + PageUp(len), prot, anon);
     TraceMapArgs(m);
     const Outcome o = ev.model().Map(m);
     const int type = flags & a::kMapType;

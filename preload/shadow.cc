@@ -1311,11 +1311,18 @@ void EventScope::LearnAnon(uint64_t lo, uint64_t hi) {
   if (active_) LearnAnonRange(lo, hi);
 }
 
-void EventScope::LearnAnonAround(uint64_t lo, uint64_t hi) {
+void EventScope::LearnAnonAround(uint64_t lo, uint64_t hi, int prot, bool anon) {
   if (!active_ || g_pagemap_fd < 0 || lo == 0) return;
   Vma* left = g_model->FindVma(lo - 1);
   Vma* right = g_model->FindVma(hi);
   if (left == nullptr || left->start > lo - 1 || right == nullptr || right->start > hi) return;
+  uint64_t rwx = 0;
+  if (prot & abi::kProtRead) rwx |= kVmRead;
+  if (prot & abi::kProtWrite) rwx |= kVmWrite;
+  if (prot & abi::kProtExec) rwx |= kVmExec;
+  // Only a neighbour that could merge with the new VMA matters.
+  if (left->is_anonymous() != anon || (left->flags & kVmRwx) != rwx) return;
+  if (right->is_anonymous() != anon || (right->flags & kVmRwx) != rwx) return;
   LearnVma(left);
   LearnVma(right);
 }

@@ -55,9 +55,12 @@ class EventScope {
   // model too. Pages are written without syscalls, so only the kernel
   // knows (PAGEMAP_SCAN, stopping at the first such page).
   void LearnAnon(uint64_t lo, uint64_t hi);
-  // For a new mapping [lo, hi): when VMAs touch it on both sides, a merge
-  // joins all three only if their anon_vmas agree; learn those two.
-  void LearnAnonAround(uint64_t lo, uint64_t hi);
+  // For a new mapping [lo, hi) with protection `prot` (anonymous or not):
+  // when VMAs touch it on both sides, a merge joins all three only if their
+  // anon_vmas agree; learn those two (unless one of them cannot merge with
+  // it anyway: other permissions, or a file where the new one has none or
+  // the other way round).
+  void LearnAnonAround(uint64_t lo, uint64_t hi, int prot, bool anon);
   // A call the model does not replay (shmat, shmdt, remap_file_pages, …):
   // counts it and resynchronises the model from the kernel before the next
   // event or check.
