@@ -5,6 +5,7 @@
 // track, and instant events for resyncs, divergences and forks.
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "tools/cli_flags.h"
 #include "tools/trace_cli.h"
 #include "tools/trace_commands.h"
 #include "tools/trace_replay.h"
@@ -19,7 +21,7 @@
 namespace vmashadow {
 namespace {
 
-constexpr TraceFlag kExportFlags[] = {
+constexpr CliFlag kExportFlags[] = {
     {"format", "format", "perfetto"},
     {"output", "output", "FILE", 'o'},
     {"kernel_profile", "kernel-profile", "NAME"},
@@ -163,30 +165,24 @@ std::string ExportUsage() {
       "'Open trace file') or chrome://tracing: a slice per call on its thread's track, a\n"
       "\"VMAs\" counter track, instant events for resyncs, divergences and forks.\n"
       "\n",
-      TraceFlagsUsage(kExportFlags));
+      CliFlagsUsage(kExportFlags, FlagDefaults::kHide));
 }
 
 int ExportCommand(const std::vector<std::string>& args) {
-  absl::StatusOr<ParsedArgs> parsed = ParseTraceArgs("export", args, kExportFlags);
-  if (!parsed.ok()) return TraceUsageError("export", parsed.status().message());
-  if (parsed->help) {
-    std::fputs(ExportUsage().c_str(), stdout);
-    return 0;
-  }
-  if (parsed->positional.size() != 1) {
-    return TraceUsageError("export", parsed->positional.empty() ? "no trace file given"
-                                                                : "more than one trace file given");
-  }
+  int exit_status = 0;
+  const std::optional<std::string> trace =
+      ParseTraceCommand("export", args, kExportFlags, ExportUsage, &exit_status);
+  if (!trace) return exit_status;
   if (absl::GetFlag(FLAGS_format) != "perfetto") {
-    return TraceUsageError("export", absl::StrCat("unknown --format '", absl::GetFlag(FLAGS_format),
-                                                  "' (known: perfetto)"));
+    return CliUsageError("export", absl::StrCat("unknown --format '", absl::GetFlag(FLAGS_format),
+                                                "' (known: perfetto)"));
   }
   ReplayOptions options;
   options.profile = absl::GetFlag(FLAGS_kernel_profile);
   options.verify = false;
   std::string json;
   Progress progress("export");
-  const absl::Status s = Export(parsed->positional[0], options, &json, &progress);
+  const absl::Status s = Export(*trace, options, &json, &progress);
   progress.Finish();
   if (!s.ok()) {
     std::fprintf(stderr, "vmashadow: %s\n", std::string(s.message()).c_str());

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/maps_text.h"
+#include "tools/cli_flags.h"
 #include "tools/trace_analysis.h"
 #include "tools/trace_cli.h"
 #include "tools/trace_commands.h"
@@ -31,7 +33,7 @@
 namespace vmashadow {
 namespace {
 
-constexpr TraceFlag kPlotFlags[] = {
+constexpr CliFlag kPlotFlags[] = {
     {"output", "output", "FILE", 'o'},
     {"html", "html", ""},
     {"kernel_profile", "kernel-profile", "NAME"},
@@ -438,28 +440,21 @@ std::string PlotUsage() {
       "top), and the final layout on the right with each VMA's maps line as a tooltip.\n"
       "With --html, an HTML page holding the picture and the report.\n"
       "\n",
-      TraceFlagsUsage(kPlotFlags));
+      CliFlagsUsage(kPlotFlags, FlagDefaults::kHide));
 }
 
 int PlotCommand(const std::vector<std::string>& args) {
-  absl::StatusOr<ParsedArgs> parsed = ParseTraceArgs("plot", args, kPlotFlags);
-  if (!parsed.ok()) return TraceUsageError("plot", parsed.status().message());
-  if (parsed->help) {
-    std::fputs(PlotUsage().c_str(), stdout);
-    return 0;
-  }
-  if (parsed->positional.size() != 1) {
-    return TraceUsageError("plot", parsed->positional.empty() ? "no trace file given"
-                                                              : "more than one trace file given");
-  }
+  int exit_status = 0;
+  const std::optional<std::string> trace =
+      ParseTraceCommand("plot", args, kPlotFlags, PlotUsage, &exit_status);
+  if (!trace) return exit_status;
   const std::string out = absl::GetFlag(FLAGS_output);
-  if (out.empty()) return TraceUsageError("plot", "-o OUT.svg (or OUT.html) is required");
+  if (out.empty()) return CliUsageError("plot", "-o OUT.svg (or OUT.html) is required");
   ReplayOptions options;
   options.profile = absl::GetFlag(FLAGS_kernel_profile);
   options.verify = false;
   Progress progress("plot");
-  absl::StatusOr<std::string> svg =
-      Plot(parsed->positional[0], options, absl::GetFlag(FLAGS_html), &progress);
+  absl::StatusOr<std::string> svg = Plot(*trace, options, absl::GetFlag(FLAGS_html), &progress);
   progress.Finish();
   if (!svg.ok()) {
     std::fprintf(stderr, "vmashadow: %s\n", std::string(svg.status().message()).c_str());

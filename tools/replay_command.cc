@@ -3,6 +3,7 @@
 // every recorded result and check, or print the model's maps after event N.
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "core/maps_text.h"
+#include "tools/cli_flags.h"
 #include "tools/trace_cli.h"
 #include "tools/trace_commands.h"
 #include "tools/trace_replay.h"
@@ -19,14 +21,14 @@
 namespace vmashadow {
 namespace {
 
-constexpr TraceFlag kReplayFlags[] = {
+constexpr CliFlag kReplayFlags[] = {
     {"kernel_profile", "kernel-profile", "NAME"},
     {"allow_truncated", "allow-truncated", ""},
     {"quiet", "quiet", ""},
     {"progress", "progress", ""},
 };
 
-constexpr TraceFlag kMapsFlags[] = {
+constexpr CliFlag kMapsFlags[] = {
     {"at", "at", "N"},
     {"smaps", "smaps", ""},
     {"kernel_profile", "kernel-profile", "NAME"},
@@ -69,7 +71,7 @@ std::string ReplayUsage() {
       "recorded model result and the kernel's, every range/full check against the model's\n"
       "maps lines, every snapshot after reseeding. Prints the counts and the speed.\n"
       "\n",
-      TraceFlagsUsage(kReplayFlags),
+      CliFlagsUsage(kReplayFlags, FlagDefaults::kHide),
       "\n"
       "Exit status: 0 when everything matched, 1 on any mismatch, 2 for bad usage or an\n"
       "unreadable file, 3 for a corrupt or truncated trace (the message names the byte\n"
@@ -77,17 +79,11 @@ std::string ReplayUsage() {
 }
 
 int ReplayCommand(const std::vector<std::string>& args) {
-  absl::StatusOr<ParsedArgs> parsed = ParseTraceArgs("replay", args, kReplayFlags);
-  if (!parsed.ok()) return TraceUsageError("replay", parsed.status().message());
-  if (parsed->help) {
-    std::fputs(ReplayUsage().c_str(), stdout);
-    return 0;
-  }
-  if (parsed->positional.size() != 1) {
-    return TraceUsageError("replay", parsed->positional.empty() ? "no trace file given"
-                                                                : "more than one trace file given");
-  }
-  const std::string path = parsed->positional[0];
+  int exit_status = 0;
+  const std::optional<std::string> trace =
+      ParseTraceCommand("replay", args, kReplayFlags, ReplayUsage, &exit_status);
+  if (!trace) return exit_status;
+  const std::string& path = *trace;
   ReplayOptions options;
   options.profile = absl::GetFlag(FLAGS_kernel_profile);
   const bool quiet = absl::GetFlag(FLAGS_quiet);
@@ -188,26 +184,20 @@ std::string MapsUsage() {
       "state after event N, its checks and any resync they caused; N = 0: after the first\n"
       "seed). With --smaps each line is followed by its VmFlags line.\n"
       "\n",
-      TraceFlagsUsage(kMapsFlags));
+      CliFlagsUsage(kMapsFlags, FlagDefaults::kHide));
 }
 
 int MapsCommand(const std::vector<std::string>& args) {
-  absl::StatusOr<ParsedArgs> parsed = ParseTraceArgs("maps", args, kMapsFlags);
-  if (!parsed.ok()) return TraceUsageError("maps", parsed.status().message());
-  if (parsed->help) {
-    std::fputs(MapsUsage().c_str(), stdout);
-    return 0;
-  }
-  if (parsed->positional.size() != 1) {
-    return TraceUsageError("maps", parsed->positional.empty() ? "no trace file given"
-                                                              : "more than one trace file given");
-  }
+  int exit_status = 0;
+  const std::optional<std::string> trace =
+      ParseTraceCommand("maps", args, kMapsFlags, MapsUsage, &exit_status);
+  if (!trace) return exit_status;
   const int64_t at = absl::GetFlag(FLAGS_at);
-  if (at < 0) return TraceUsageError("maps", "--at N is required (N >= 0)");
+  if (at < 0) return CliUsageError("maps", "--at N is required (N >= 0)");
   ReplayOptions options;
   options.profile = absl::GetFlag(FLAGS_kernel_profile);
   options.verify = false;
-  absl::StatusOr<std::unique_ptr<Replayer>> opened = Replayer::Open(parsed->positional[0], options);
+  absl::StatusOr<std::unique_ptr<Replayer>> opened = Replayer::Open(*trace, options);
   if (!opened.ok()) {
     PrintErr(absl::StrCat("vmashadow: ", opened.status().message(), "\n"));
     return ExitFor(opened.status());
@@ -233,8 +223,8 @@ int MapsCommand(const std::vector<std::string>& args) {
     if (!(absl::IsDataLoss(error) && absl::GetFlag(FLAGS_allow_truncated))) return 3;
   }
   if (r.stats().events < target) {
-    PrintErr(absl::StrCat("vmashadow: ", parsed->positional[0], " has only ", r.stats().events,
-                          " events (--at ", target, ")\n"));
+    PrintErr(absl::StrCat("vmashadow: ", *trace, " has only ", r.stats().events, " events (--at ",
+                          target, ")\n"));
     return 2;
   }
   const AddressSpace& m = r.model();

@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "tools/cli_flags.h"
 #include "tools/trace_analysis.h"
 #include "tools/trace_cli.h"
 #include "tools/trace_commands.h"
@@ -17,7 +19,7 @@
 namespace vmashadow {
 namespace {
 
-constexpr TraceFlag kReportFlags[] = {
+constexpr CliFlag kReportFlags[] = {
     {"json", "json", ""},
     {"top", "top", "N"},
     {"output", "output", "FILE", 'o'},
@@ -318,31 +320,24 @@ std::string ReportUsage() {
       "adjacent VMAs that did not merge and why, free-gap fragmentation, brk against mmap,\n"
       "and how well the model predicted results, placements and errnos.\n"
       "\n",
-      TraceFlagsUsage(kReportFlags));
+      CliFlagsUsage(kReportFlags, FlagDefaults::kHide));
 }
 
 int ReportCommand(const std::vector<std::string>& args) {
-  absl::StatusOr<ParsedArgs> parsed = ParseTraceArgs("report", args, kReportFlags);
-  if (!parsed.ok()) return TraceUsageError("report", parsed.status().message());
-  if (parsed->help) {
-    std::fputs(ReportUsage().c_str(), stdout);
-    return 0;
-  }
-  if (parsed->positional.size() != 1) {
-    return TraceUsageError("report", parsed->positional.empty() ? "no trace file given"
-                                                                : "more than one trace file given");
-  }
+  int exit_status = 0;
+  const std::optional<std::string> trace =
+      ParseTraceCommand("report", args, kReportFlags, ReportUsage, &exit_status);
+  if (!trace) return exit_status;
   const int64_t top = absl::GetFlag(FLAGS_top);
-  if (top < 0) return TraceUsageError("report", "--top must be >= 0");
+  if (top < 0) return CliUsageError("report", "--top must be >= 0");
   ReplayOptions options;
   options.profile = absl::GetFlag(FLAGS_kernel_profile);
   Progress progress("report");
-  absl::StatusOr<TraceAnalysis> a =
-      AnalyzeTrace(parsed->positional[0], options, [&progress](const Replayer& r) {
-        if ((r.stats().events & 0x3ff) == 0) {
-          progress.Update(r.offset(), r.size(), r.stats().events);
-        }
-      });
+  absl::StatusOr<TraceAnalysis> a = AnalyzeTrace(*trace, options, [&progress](const Replayer& r) {
+    if ((r.stats().events & 0x3ff) == 0) {
+      progress.Update(r.offset(), r.size(), r.stats().events);
+    }
+  });
   progress.Finish();
   if (!a.ok()) {
     std::fprintf(stderr, "vmashadow: %s\n", std::string(a.status().message()).c_str());

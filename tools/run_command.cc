@@ -27,8 +27,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/reflection.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
@@ -36,9 +34,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+#include "tools/cli_flags.h"
 #include "tools/program_check.h"
 #include "tools/report.h"
 #include "tools/summary.h"
@@ -66,30 +64,16 @@ namespace fs = std::filesystem;
 
 constexpr absl::string_view kPrefix = "vmashadow: ";
 
-// One option `vmashadow run` accepts (abseil's flags are process-global; this
+// The options `vmashadow run` accepts (abseil's flags are process-global; this
 // list keeps other subcommands' flags out of `run`).
-struct RunFlag {
-  absl::string_view name;     // abseil's name, with '_'
-  absl::string_view spelled;  // as documented, with '-'
-  absl::string_view value;    // placeholder for the help text; empty for booleans
-  bool hidden;
+constexpr CliFlag kRunFlags[] = {
+    {"check", "check", "every|N|exit|off"},
+    {"strict", "strict", ""},
+    {"report_dir", "report-dir", "DIR"},
+    {"follow_children", "follow-children", "yes|no"},
+    {"trace", "trace", "FILE"},
+    {"backend", "backend", "sud|wrappers", /*short_name=*/0, /*hidden=*/true},
 };
-
-constexpr RunFlag kRunFlags[] = {
-    {"check", "check", "every|N|exit|off", false},
-    {"strict", "strict", "", false},
-    {"report_dir", "report-dir", "DIR", false},
-    {"follow_children", "follow-children", "yes|no", false},
-    {"trace", "trace", "FILE", false},
-    {"backend", "backend", "sud|wrappers", true},
-};
-
-const RunFlag* FindRunFlag(absl::string_view name) {
-  for (const RunFlag& f : kRunFlags) {
-    if (f.name == name) return &f;
-  }
-  return nullptr;
-}
 
 void PrintErr(absl::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stderr);
@@ -446,24 +430,6 @@ void RemoveDir(const ReportDir& dir) {
   }
 }
 
-// "  --left     text..." with the text wrapped at 80 columns under itself.
-std::string Wrap(absl::string_view left, absl::string_view text) {
-  constexpr size_t kIndent = 29;
-  constexpr size_t kWidth = 80;
-  std::string out = absl::StrFormat("  %-*s", static_cast<int>(kIndent - 3), left);
-  if (out.size() + 1 > kIndent) out = absl::StrCat(out, "\n", std::string(kIndent - 1, ' '));
-  size_t col = kIndent - 1;
-  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
-    if (col + 1 + word.size() > kWidth && col > kIndent - 1) {
-      absl::StrAppend(&out, "\n", std::string(kIndent - 1, ' '));
-      col = kIndent - 1;
-    }
-    absl::StrAppend(&out, " ", word);
-    col += 1 + word.size();
-  }
-  return out + "\n";
-}
-
 // --trace=FILE: an absolute path (the program may change directory) in a
 // writable directory, with the files of an earlier run removed: FILE,
 // FILE.exec<k>, FILE.<pid> and FILE.<pid>.exec<k> (the preload creates each
@@ -509,11 +475,6 @@ absl::StatusOr<std::string> PrepareTrace(const std::string& file) {
     if (ours && e.is_regular_file(ec)) fs::remove(e.path(), ec);
   }
   return path;
-}
-
-int UsageError(absl::string_view message) {
-  PrintErr(absl::StrCat(kPrefix, message, "\n", kPrefix, "try 'vmashadow run --help'\n"));
-  return 2;
 }
 
 }  // namespace
@@ -568,77 +529,17 @@ std::string AbslUnparseFlag(const BackendChoice& value) { return value.name; }
 // ---------------------------------------------------------------------------
 
 absl::StatusOr<RunOptions> ParseRunArgs(const std::vector<std::string>& args) {
+  absl::StatusOr<CliArgs> parsed = ParseCliArgs("run", args, kRunFlags, Positionals::kEndOptions);
+  if (!parsed.ok()) return parsed.status();
   RunOptions opt;
-  // Options for abseil, normalised to "--name=value" / "--name" / "--noname".
-  std::vector<std::string> flag_args = {"vmashadow run"};
-  size_t i = 0;
-  for (; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--") {
-      ++i;
-      break;
-    }
-    if (arg.size() < 2 || arg[0] != '-') break;  // PROGRAM
-    if (arg == "-h" || arg == "--help" || arg == "-help") {
-      opt.help = true;
-      return opt;
-    }
-    absl::string_view body = arg;
-    body.remove_prefix(absl::StartsWith(body, "--") ? 2 : 1);
-    const size_t eq = body.find('=');
-    std::string name = absl::StrReplaceAll(body.substr(0, eq), {{"-", "_"}});
-    const bool has_value = eq != absl::string_view::npos;
-    std::string value = has_value ? std::string(body.substr(eq + 1)) : "";
-
-    const RunFlag* flag = FindRunFlag(name);
-    bool negated = false;
-    if (flag == nullptr && absl::StartsWith(name, "no")) {
-      const RunFlag* positive = FindRunFlag(name.substr(2));
-      if (positive != nullptr && positive->value.empty() && !has_value) {
-        flag = positive;
-        negated = true;
-      }
-    }
-    if (flag == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown option '", arg, "' for 'run'"));
-    }
-    const bool is_bool = flag->value.empty();
-    if (negated) {
-      value = "false";
-    } else if (!has_value && is_bool) {
-      value = "true";
-    } else if (!has_value) {
-      if (i + 1 >= args.size()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("option '--", flag->spelled, "' needs a value (", flag->value, ")"));
-      }
-      value = args[++i];
-    }
-    absl::CommandLineFlag* cl = absl::FindCommandLineFlag(flag->name);
-    std::string error;
-    if (cl == nullptr || !cl->ParseFrom(value, &error)) {
-      // abseil says "Illegal value 'x' specified for flag 'y'; <our reason>".
-      const size_t semi = error.find("; ");
-      error = semi != std::string::npos ? error.substr(semi + 2)
-              : is_bool                 ? "expected true or false"
-                                        : "";
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad value '", value, "' for '--", flag->spelled, "'", error.empty() ? "" : ": ", error));
-    }
-    flag_args.push_back(absl::StrCat("--", flag->name, "=", value));
+  if (parsed->help) {
+    opt.help = true;
+    return opt;
   }
-  opt.program_argv.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  opt.program_argv = std::move(parsed->positional);
   if (opt.program_argv.empty()) {
     return absl::InvalidArgumentError(
         "no program given: vmashadow run [OPTIONS] -- PROGRAM [ARGS...]");
-  }
-
-  // Every name and value was checked above, so abseil will not exit here.
-  std::vector<char*> cargv;
-  for (std::string& a : flag_args) cargv.push_back(a.data());
-  std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(cargv.size()), cargv.data());
-  if (rest.size() != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", rest[1], "'"));
   }
   opt.check = absl::GetFlag(FLAGS_check).text;
   opt.strict = absl::GetFlag(FLAGS_strict);
@@ -657,19 +558,8 @@ std::string RunUsage() {
       "mremap, brk, madvise, mlock, mseal, ...) is replayed on a model of the kernel's VMA\n"
       "bookkeeping and checked against the kernel. At the end a summary of all monitored\n"
       "processes is printed on stderr, and vmashadow exits as PROGRAM did.\n"
-      "\n"
-      "Options:\n";
-  for (const RunFlag& f : kRunFlags) {
-    if (f.hidden) continue;
-    const absl::CommandLineFlag* cl = absl::FindCommandLineFlag(f.name);
-    const std::string left = f.value.empty() ? absl::StrCat("--", f.spelled)
-                                             : absl::StrCat("--", f.spelled, "=", f.value);
-    std::string help = cl != nullptr ? cl->Help() : "";
-    if (cl != nullptr && !f.value.empty() && !cl->DefaultValue().empty()) {
-      absl::StrAppend(&help, " (default: ", cl->DefaultValue(), ")");
-    }
-    absl::StrAppend(&out, Wrap(left, help));
-  }
+      "\n";
+  out += CliFlagsUsage(kRunFlags, FlagDefaults::kShow);
   out +=
       "\n"
       "Environment: VMASHADOW_LIB overrides where libvmashadow.so is found.\n"
@@ -680,7 +570,7 @@ std::string RunUsage() {
 
 int RunCommand(const std::vector<std::string>& args) {
   absl::StatusOr<RunOptions> opt = ParseRunArgs(args);
-  if (!opt.ok()) return UsageError(opt.status().message());
+  if (!opt.ok()) return CliUsageError("run", opt.status().message());
   if (opt->help) {
     std::fputs(RunUsage().c_str(), stdout);
     return 0;

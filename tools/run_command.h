@@ -49,13 +49,13 @@ struct RunOptions {
   std::vector<std::string> program_argv;  // PROGRAM ARGS...
 };
 
-// Parses the arguments after "run". Options come first and end at "--" or at
-// the first argument that does not start with '-'. Option names may use '-'
-// or '_' ("--report-dir" = "--report_dir"); non-boolean options take their
-// value after '=' or as the next argument. Goes through absl::ParseCommandLine
-// after checking names and values itself, so a bad option is an
-// InvalidArgument error (message without the "vmashadow: " prefix) rather than
-// abseil's exit(1). Errors: unknown option, missing or bad value, no PROGRAM.
+// Parses the arguments after "run" with ParseCliArgs (tools/cli_flags.h).
+// Options come first and end at "--" or at the first argument that does not
+// start with '-'. Option names may use '-' or '_' ("--report-dir" =
+// "--report_dir"); non-boolean options take their value after '=' or as the
+// next argument. A bad option is an InvalidArgument error (message without the
+// "vmashadow: " prefix) rather than abseil's exit(1). Errors: unknown option,
+// missing or bad value, no PROGRAM.
 absl::StatusOr<RunOptions> ParseRunArgs(const std::vector<std::string>& args);
 
 // The text `vmashadow run --help` prints.

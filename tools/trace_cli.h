@@ -1,7 +1,7 @@
 // trace_cli.h — what the trace subcommands (replay, maps, report, plot,
-// export) share: their options (abseil flags, parsed per subcommand from a
-// table the way `run` does it, so a bad option is an error message, not
-// abseil's exit), the usage text, and a progress line on a terminal.
+// export) share: their abseil flags (each subcommand lists the ones it
+// accepts as CliFlag, see cli_flags.h), the start of every command (options,
+// --help, one TRACE), and a progress line on a terminal.
 //
 // Tools-only code.
 #ifndef VMASHADOW_TOOLS_TRACE_CLI_H_
@@ -9,13 +9,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/flags/declare.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "tools/cli_flags.h"
 
 ABSL_DECLARE_FLAG(std::string, kernel_profile);
 ABSL_DECLARE_FLAG(int64_t, at);
@@ -31,32 +32,15 @@ ABSL_DECLARE_FLAG(bool, quiet);
 
 namespace vmashadow {
 
-// One option a trace subcommand accepts.
-struct TraceFlag {
-  absl::string_view name;     // abseil's name, with '_'
-  absl::string_view spelled;  // as documented, with '-'
-  absl::string_view value;    // placeholder for the help text; empty for booleans
-  char short_name = 0;        // e.g. 'o' for -o FILE; 0 when none
-};
-
-// The arguments of a subcommand: options (from `flags` only) anywhere, the
-// rest positional. "--name=value", "--name value", "-o value", "--noname"
-// for booleans, "--" ends options. help is set by -h/--help. Errors: an
-// unknown option, a missing or bad value (message without a prefix).
-struct ParsedArgs {
-  bool help = false;
-  std::vector<std::string> positional;
-};
-absl::StatusOr<ParsedArgs> ParseTraceArgs(absl::string_view command,
-                                          const std::vector<std::string>& args,
-                                          absl::Span<const TraceFlag> flags);
-
-// "Options:" lines for the flags, from their abseil help texts.
-std::string TraceFlagsUsage(absl::Span<const TraceFlag> flags);
-
-// Prints "vmashadow: <message>" and "try 'vmashadow COMMAND --help'";
-// returns 2.
-int TraceUsageError(absl::string_view command, absl::string_view message);
+// The start every trace subcommand shares: parses `args` against `flags`
+// (positionals anywhere, see ParseCliArgs), prints usage() on --help, and
+// reports a usage error for a bad option or for anything but one TRACE.
+// Returns TRACE's path; or nullopt when the command is done, with
+// *exit_status set (0 after --help, 2 after a usage error).
+std::optional<std::string> ParseTraceCommand(absl::string_view command,
+                                             const std::vector<std::string>& args,
+                                             absl::Span<const CliFlag> flags,
+                                             std::string (*usage)(), int* exit_status);
 
 // A progress line on stderr ("\r<what> 45% 450,000 events 1.2M events/s"),
 // only when stderr is a terminal and --progress is on; at most 5 updates a
