@@ -547,6 +547,50 @@ bool LateAnonBoundary(const abi::ProcmapQuery& q, const Vma* mv) {
   return q.vma_start == mv->start || q.vma_end == mv->end;
 }
 
+// VMAs a range check found equal to the kernel's, kept for the next event's
+// check: a neighbour outside the next event's range that the previous event
+// verified, and that the model has not changed since (nothing else happened
+// in between: no other event, no resync), is not queried again. An mm call
+// changes only the VMAs meeting its range and the neighbours it merges
+// with, and a merge moves the boundary the in-range queries see, so such a
+// neighbour can only have changed without a syscall (a stack grows: never
+// skipped) or through a call we do not see, which a later check finds.
+struct VerifiedVma {
+  uint64_t start;
+  uint64_t end;
+  uint64_t flags;
+  uint64_t pgoff;
+  const File* file;
+  AnonState anon;
+  SpecialKind special;
+};
+constexpr int kMaxVerified = 16;
+VerifiedVma g_verified[kMaxVerified];  // by the check of event g_verified_event
+int g_num_verified = 0;
+uint64_t g_verified_event = 0;
+uint64_t g_verified_resyncs = 0;
+VerifiedVma g_verifying[kMaxVerified];  // by the check in progress
+int g_num_verifying = 0;
+
+VerifiedVma Snapshot(const Vma& v) {
+  return VerifiedVma{v.start, v.end, v.flags, v.pgoff, v.file, v.anon, v.special};
+}
+
+bool VerifiedByLastEvent(const Vma& v) {
+  if (g_verified_event + 1 != g_count.events_total || g_verified_resyncs != g_count.resyncs) {
+    return false;
+  }
+  const VerifiedVma now = Snapshot(v);
+  for (int i = 0; i < g_num_verified; ++i) {
+    const VerifiedVma& w = g_verified[i];
+    if (w.start == now.start && w.end == now.end && w.flags == now.flags && w.pgoff == now.pgoff &&
+        w.file == now.file && w.anon == now.anon && w.special == now.special) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The range check after one event: the VMAs meeting [lo, hi) plus one on
 // each side, model against PROCMAP_QUERY (start, end, perms, offset, dev,
 // inode, name: the whole maps line). A neighbour outside the range that maps
@@ -560,8 +604,15 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
   Vma* prev = nullptr;
   (void)g_model->tree().FindVmaPrev(lo, &prev);
   uint64_t addr = prev != nullptr ? prev->start : 0;
+  g_num_verifying = 0;
   for (int guard = 0; guard < 100000; ++guard) {
     const Vma* mv = g_model->FindVma(addr);
+    if (mv != nullptr && (mv->end <= lo || mv->start >= hi) && (mv->flags & kVmGrowsdown) == 0 &&
+        !TraceOn() && VerifiedByLastEvent(*mv)) {
+      if (mv->start >= hi) break;
+      addr = mv->end;
+      continue;
+    }
     const bool with_name =
         mv == nullptr || !ShowsFile(*mv) || (mv->end > lo && mv->start < hi) || TraceOn();
     abi::ProcmapQuery q;
@@ -582,7 +633,7 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
           mv != nullptr ? RenderVmaLine(*g_model, *mv, g_line_model, sizeof(g_line_model)) : 0;
       TraceRangeLine(addr, g_line_kernel, klen, g_line_model, mlen);
     }
-    if (!found && mv == nullptr) return;
+    if (!found && mv == nullptr) break;
     if (!found || mv == nullptr ||
         !QueryMatchesVma(*g_model, *mv, q, g_query_name, q.vma_name_size, with_name)) {
       if (found && LateAnonBoundary(q, mv)) {
@@ -601,9 +652,14 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
       Resync();
       return;
     }
-    if (q.vma_start >= hi) return;  // the neighbour after the range: done
+    if (g_num_verifying < kMaxVerified) g_verifying[g_num_verifying++] = Snapshot(*mv);
+    if (q.vma_start >= hi) break;  // the neighbour after the range: done
     addr = q.vma_end;
   }
+  memcpy(g_verified, g_verifying, sizeof(VerifiedVma) * static_cast<size_t>(g_num_verifying));
+  g_num_verified = g_num_verifying;
+  g_verified_event = g_count.events_total;
+  g_verified_resyncs = g_count.resyncs;
 }
 
 // ---------------------------------------------------------------------------

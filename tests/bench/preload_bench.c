@@ -3,6 +3,8 @@
 //   preload_bench OP ITERS
 // OP: mmap_libc    mmap+munmap of 4 KiB through glibc (the exported wrappers),
 //                  placed by a hint in a hole between PROT_NONE neighbours
+//     mmap_libc_merge  the same, in a hole above a read-write anonymous VMA
+//                  that the page merges into
 //     mmap_raw     the same pair through syscall() (trapped under dispatch)
 //     getppid_libc getppid() (a plain syscall; trapped under dispatch)
 //     getppid_raw  syscall(SYS_getppid)
@@ -26,26 +28,41 @@ static int Cmp(const void* a, const void* b) {
   return x < y ? -1 : x > y;
 }
 
-// Where the mmap+munmap pairs go: a one-page hole between two PROT_NONE
-// reservations (the hint), so the new VMA never merges with a neighbour and
-// the kernel does the same work natively and under the preload (a hole next
-// to the preload's own anonymous memory would merge and cost less).
+// Where the mmap+munmap pairs go, so that the kernel does the same work
+// natively and under the preload (plain mmap(NULL) lands next to the
+// preload's own memory and merges with it, which costs less):
+//   hole        one page between two PROT_NONE reservations: every mmap makes
+//               a VMA of its own (no merge), every munmap removes it;
+//   merge_hole  one page above a written read-write anonymous VMA: every
+//               mmap extends that VMA (a merge), every munmap splits it back.
 static char* hole;
+static char* merge_hole;
 
-static void MakeHole(void) {
-  char* r = mmap(NULL, 64 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+static void MakeHoles(void) {
+  char* r = mmap(NULL, 128 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (r == MAP_FAILED) abort();
   hole = r + 32 * 4096;
   if (munmap(hole, 4096) != 0) abort();
+  merge_hole = r + 96 * 4096;
+  char* below = merge_hole - 8 * 4096;
+  if (munmap(below, 9 * 4096) != 0) abort();
+  if (mmap(below, 8 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+           0) != below) {
+    abort();
+  }
+  below[0] = 1;  // an anon_vma: the new page merges into it
+}
+
+static void MapUnmap(char* at) {
+  void* p = mmap(at, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p != at || munmap(p, 4096) != 0) abort();
 }
 
 static void Op(int op) {
   switch (op) {
-    case 0: {
-      void* p = mmap(hole, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p != hole || munmap(p, 4096) != 0) abort();
+    case 0:
+      MapUnmap(hole);
       break;
-    }
     case 1: {
       long p =
           syscall(SYS_mmap, hole, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -58,17 +75,21 @@ static void Op(int op) {
     case 3:
       (void)syscall(SYS_getppid);
       break;
+    case 4:
+      MapUnmap(merge_hole);
+      break;
   }
 }
 
 int main(int argc, char** argv) {
-  static const char* const kOps[] = {"mmap_libc", "mmap_raw", "getppid_libc", "getppid_raw"};
+  static const char* const kOps[] = {"mmap_libc", "mmap_raw", "getppid_libc", "getppid_raw",
+                                     "mmap_libc_merge"};
   if (argc != 3) {
     fprintf(stderr, "usage: preload_bench OP ITERS\n");
     return 2;
   }
   int op = -1;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 5; ++i) {
     if (strcmp(argv[1], kOps[i]) == 0) op = i;
   }
   const long iters = atol(argv[2]);
@@ -76,7 +97,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "preload_bench: bad OP or ITERS\n");
     return 2;
   }
-  MakeHole();
+  MakeHoles();
   for (long i = 0; i < iters / 10; ++i) Op(op);  // warm up
   double rounds[7];
   for (int r = 0; r < 7; ++r) {

@@ -9,8 +9,10 @@ prints the median ns/op and the ratio to native measured in the same round:
   wrappers, check=off    exported wrappers only (VMASHADOW_BACKEND=wrappers)
   sud, check=off         Syscall User Dispatch (the default backend)
   sud, check=every       + a PROCMAP_QUERY range check after every event
-The wrapper path is mmap_libc (glibc's exported mmap reaches our wrapper);
-the trapped path is mmap_raw and every plain syscall such as getppid.
+The wrapper path is mmap_libc (glibc's exported mmap reaches our wrapper;
+a page of its own between PROT_NONE neighbours) and mmap_libc_merge (a page
+that merges into the read-write VMA below it); the trapped path is mmap_raw
+and every plain syscall such as getppid.
 """
 import argparse
 import os
@@ -18,7 +20,7 @@ import statistics
 import subprocess
 import sys
 
-OPS = ['mmap_libc', 'mmap_raw', 'getppid_libc', 'getppid_raw']
+OPS = ['mmap_libc', 'mmap_libc_merge', 'mmap_raw', 'getppid_libc', 'getppid_raw']
 CONFIGS = [
     ('native', None),
     ('wrappers, check=off', {'VMASHADOW_BACKEND': 'wrappers', 'VMASHADOW_CHECK': 'off'}),
@@ -54,14 +56,14 @@ def main():
                 native = t if extra is None else native
                 times[(op, name)].append(t)
                 ratios[(op, name)].append(t / native)
-    print(f'{"operation":14} ' + ' '.join(f'{c:>24}' for c, _ in CONFIGS))
+    print(f'{"operation":16} ' + ' '.join(f'{c:>24}' for c, _ in CONFIGS))
     for op in OPS:
         cells = []
         for name, _ in CONFIGS:
             t = statistics.median(times[(op, name)])
             r = statistics.median(ratios[(op, name)])
             cells.append(f'{t:9.0f} ns {r:6.2f}x'.rjust(24))
-        print(f'{op:14} ' + ' '.join(cells))
+        print(f'{op:16} ' + ' '.join(cells))
     return 0
 
 
