@@ -6,6 +6,7 @@
 //     mmap_libc_merge  the same, in a hole above a read-write anonymous VMA
 //                  that the page merges into
 //     mmap_raw     the same pair through syscall() (trapped under dispatch)
+//     mmap_raw_merge  the merging pair through syscall()
 //     getppid_libc getppid() (a plain syscall; trapped under dispatch)
 //     getppid_raw  syscall(SYS_getppid)
 #define _GNU_SOURCE
@@ -78,18 +79,24 @@ static void Op(int op) {
     case 4:
       MapUnmap(merge_hole);
       break;
+    case 5: {
+      long p = syscall(SYS_mmap, merge_hole, 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p != (long)merge_hole || syscall(SYS_munmap, p, 4096) != 0) abort();
+      break;
+    }
   }
 }
 
 int main(int argc, char** argv) {
-  static const char* const kOps[] = {"mmap_libc", "mmap_raw", "getppid_libc", "getppid_raw",
-                                     "mmap_libc_merge"};
+  static const char* const kOps[] = {"mmap_libc",   "mmap_raw",        "getppid_libc",
+                                     "getppid_raw", "mmap_libc_merge", "mmap_raw_merge"};
   if (argc != 3) {
     fprintf(stderr, "usage: preload_bench OP ITERS\n");
     return 2;
   }
   int op = -1;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 6; ++i) {
     if (strcmp(argv[1], kOps[i]) == 0) op = i;
   }
   const long iters = atol(argv[2]);

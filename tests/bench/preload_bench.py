@@ -20,7 +20,8 @@ import statistics
 import subprocess
 import sys
 
-OPS = ['mmap_libc', 'mmap_libc_merge', 'mmap_raw', 'getppid_libc', 'getppid_raw']
+OPS = ['mmap_libc', 'mmap_libc_merge', 'mmap_raw', 'mmap_raw_merge', 'getppid_libc',
+       'getppid_raw']
 CONFIGS = [
     ('native', None),
     ('wrappers, check=off', {'VMASHADOW_BACKEND': 'wrappers', 'VMASHADOW_CHECK': 'off'}),
