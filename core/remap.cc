@@ -72,6 +72,7 @@ static int64_t MoveVma(AddressSpace& as, Vma* vma, uint64_t old_addr, uint64_t o
   const AnonState anon = vma->anon;
   File* file = vma->file;
   const bool whole = vma->start == old_addr && vma->end == old_addr + old_len;
+  const uint64_t src_start = vma->start;
 
   MergeProposal r;
   r.start = new_addr;
@@ -90,6 +91,7 @@ static int64_t MoveVma(AddressSpace& as, Vma* vma, uint64_t old_addr, uint64_t o
     copy = Impl::InsertNew(as, r, vma->special);
     if (copy == nullptr) return -ENOMEM;
   }
+  Impl::MovePageTables(as, src_start, old_addr, copy->start, new_addr, old_len);
   if (flags & abi::kMremapDontunmap) {
     // The old VMA stays; it loses VM_LOCKED[ONFAULT] and, when moved whole,
     // its anon_vma links (it is unfaulted again).
