@@ -109,6 +109,7 @@ File* Impl::InternFile(AS& as, const FileDesc& d) {
   f->fd_writable = d.writable;
   f->fd_append = d.append;
   f->noexec_mount = d.noexec_mount;
+  f->size = d.size;
   f->next_file = as.files_;
   as.files_ = f;
   return f;
@@ -599,7 +600,18 @@ bool Impl::ThpFaultAllowed(const AS& as, const Vma* v, uint64_t haddr) {
   return haddr >= v->start && haddr + kPmdSize <= v->end && haddr + kPmdSize > haddr;
 }
 
+uint64_t Impl::FileEnd(const Vma* v) {
+  if (v->file == nullptr || v->special != SpecialKind::kNone || v->file->size == 0) return v->end;
+  const uint64_t file_pages = PageAlign(v->file->size) >> kPageShift;
+  if (v->pgoff >= file_pages) return v->start;
+  const uint64_t pages = file_pages - v->pgoff;
+  return pages >= v->pages() ? v->end : v->start + (pages << kPageShift);
+}
+
 void Impl::FaultPages(AS& as, const Vma* v, uint64_t start, uint64_t end) {
+  // Pages past the end of the file SIGBUS: GUP stops there, nothing maps.
+  const uint64_t eof = FileEnd(v);
+  if (end > eof) end = eof;
   for (uint64_t a = start; a < end;) {
     const uint64_t haddr = a & kPmdMask;
     const uint64_t slot_end = haddr + kPmdSize;
@@ -772,8 +784,10 @@ Outcome AddressSpace::Touch(uint64_t addr, bool write) {
     return Impl::Result(0, new_start, old_start);
   }
   if (write ? !(v->flags & kVmWrite) : !Impl::VmaIsAccessible(v)) return Impl::Result(-EFAULT);
-  // A guard marker (MADV_GUARD_INSTALL) raises SIGSEGV.
+  // A guard marker (MADV_GUARD_INSTALL) raises SIGSEGV; a file page past
+  // EOF, SIGBUS.
   if (pt_.Walk(addr).guard) return Impl::Result(-EFAULT);
+  if (addr >= Impl::FileEnd(v)) return Impl::Result(-EIO);
   // A write fault on private memory instantiates an anonymous page (CoW for
   // files); a read fault maps the zero page or the page cache: no anon_vma.
   if (write && !(v->flags & kVmShared) && v->special == SpecialKind::kNone) {
@@ -1004,6 +1018,7 @@ Outcome AddressSpace::Map(const MapArgs& a) {
       // nothing matches; the VMA then gets its own shmem file.
       file = Impl::NewShmemFile(*this, a.file);
       if (file == nullptr) return fail(ENOMEM);
+      file->size = len;  // shmem_zero_setup(): a file of the mapping's size
       Impl::RefFile(file);
     }
     r.file = file;

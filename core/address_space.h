@@ -103,6 +103,7 @@ struct FileDesc {
   bool writable = false;
   bool append = false;
   bool noexec_mount = false;
+  uint64_t size = 0;      // the file's size when known (0: unknown): faults past EOF
   const char* path = "";  // NUL-terminated (copied into the arena)
 };
 
@@ -252,7 +253,9 @@ class AddressSpace {
   Outcome Seal(uint64_t addr, uint64_t len, uint64_t flags = 0);
   // A page fault at addr (read or write) that the caller knows succeeded or
   // wants predicted: gives the VMA its anon_vma where the kernel would, grows
-  // a VM_GROWSDOWN VMA below its start. ret 0, or -EFAULT (SIGSEGV).
+  // a VM_GROWSDOWN VMA below its start, maps the page (page tables). ret 0,
+  // -EFAULT (SIGSEGV: no VMA, no access, a guard marker) or -EIO (SIGBUS: a
+  // file page past the file's known size).
   Outcome Touch(uint64_t addr, bool write);
   // Turns this model into the fork child's view: VM_DONTCOPY VMAs dropped,
   // every VMA with an anon_vma becomes a fork child with a fresh anon_vma,

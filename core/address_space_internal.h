@@ -111,6 +111,9 @@ struct AddressSpace::Impl {
   // page, which deposits a table too), else PTEs (zero page on read faults of
   // anonymous memory: present all the same).
   static void FaultPages(AS& as, const Vma* v, uint64_t start, uint64_t end);
+  // Where v's file ends (v->end when the size is unknown or v has no file):
+  // faults at or above it SIGBUS.
+  static uint64_t FileEnd(const Vma* v);
   // vma_needs_copy() (mm/memory.c, 6.12; the sticky guard flag on 6.19 and
   // this 6.18-fc build).
   static bool VmaNeedsCopy(const AS& as, const Vma* v);

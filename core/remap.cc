@@ -65,6 +65,20 @@ static int64_t MoveVma(AddressSpace& as, Vma* vma, uint64_t old_addr, uint64_t o
       (vma->start != old_addr || vma->end != old_addr + old_len)) {
     return -EINVAL;
   }
+  // "To account mlock()'d pages correctly in the MREMAP_DONTUNMAP case
+  // perform any split ahead of time": only the moved range loses VM_LOCKED.
+  if ((flags & abi::kMremapDontunmap) && (vma->flags & kVmLocked)) {
+    if (vma->start != old_addr) {
+      Vma* upper = nullptr;
+      const int err = Impl::Split(as, vma, old_addr, /*check_count=*/true, &upper);
+      if (err != 0) return err;
+      vma = upper;
+    }
+    if (vma->end != old_addr + old_len) {
+      const int err = Impl::Split(as, vma, old_addr + old_len, /*check_count=*/true);
+      if (err != 0) return err;
+    }
+  }
   uint64_t pgoff = vma->pgoff + ((old_addr - vma->start) >> kPageShift);
   // An anonymous VMA that never faulted takes the pgoff of its new home.
   if (vma->is_anonymous() && vma->anon.anon_vma == 0) pgoff = new_addr >> kPageShift;
