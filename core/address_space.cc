@@ -676,7 +676,25 @@ void Impl::MovePageTables(AS& as, uint64_t src_start, uint64_t old_addr, uint64_
 
 int AddressSpace::LearnPresent(uint64_t lo, uint64_t hi, bool huge) {
   if (!PageAligned(lo) || !PageAligned(hi) || hi <= lo) return -EINVAL;
-  pt_.LearnMapped(lo, hi, huge);
+  if (!huge) {
+    pt_.LearnMapped(lo, hi, false);
+    return pt_.broken() ? -ENOMEM : 0;
+  }
+  // A PMD leaf of anonymous memory has a deposited table; of a file or shmem
+  // mapping, none. Split the run at VMA boundaries to tell.
+  for (uint64_t a = lo; a < hi;) {
+    const Vma* v = tree_.FindVma(a);
+    uint64_t next = hi;
+    bool deposit = true;
+    if (v != nullptr && v->start <= a) {
+      deposit = v->is_anonymous();
+      if (v->end < hi) next = v->end;
+    } else if (v != nullptr && v->start < hi) {
+      next = v->start;
+    }
+    pt_.LearnMapped(a, next, true, deposit);
+    a = next;
+  }
   return pt_.broken() ? -ENOMEM : 0;
 }
 
@@ -730,6 +748,7 @@ MmCounters AddressSpace::mm_counters() const {
       c.data_vm += n;
     }
   }
+  c.locked_vm += locked_vm_drift_;
   c.pgtables_bytes = pt_.bytes();
   return c;
 }
@@ -828,8 +847,10 @@ void AddressSpace::ForkChild() {
     }
     v = next;
   }
-  // mm_init(): def_flags keeps only VM_NOHUGEPAGE (VM_INIT_DEF_MASK).
+  // mm_init(): def_flags keeps only VM_NOHUGEPAGE (VM_INIT_DEF_MASK);
+  // locked_vm starts at 0.
   def_flags_ &= kVmNohugepage;
+  locked_vm_drift_ = 0;
 }
 
 // ---------------------------------------------------------------------------

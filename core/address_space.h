@@ -216,7 +216,8 @@ class AddressSpace {
   // Frees every page table of the model (VMAs stay). Clear() keeps tables.
   void ClearPageTables() { pt_.Clear(); }
   // [lo, hi) (page aligned) holds mapped entries; with huge, [lo, hi) is
-  // PMD-mapped and each 2 MiB-aligned slot inside it becomes a huge PMD.
+  // PMD-mapped and each 2 MiB-aligned slot inside it becomes a huge PMD
+  // (with a deposited table in anonymous VMAs, without in file/shmem ones).
   // Missing tables are allocated as a fault would. Returns 0, -EINVAL
   // (unaligned or empty), -ENOMEM (arena exhausted: page_tables().broken()).
   [[nodiscard]] int LearnPresent(uint64_t lo, uint64_t hi, bool huge);
@@ -295,8 +296,15 @@ class AddressSpace {
   // every VMA that appears, disappears, grows or changes flags (mmap_region,
   // do_brk_flags, vms_complete_munmap_vmas, mprotect_fixup, mlock_fixup,
   // move_vma, expand_downwards, dup_mmap, special mappings), so the sums are
-  // equal (the page-table oracle test checks it against /proc/self/status).
+  // equal (the page-table oracle test checks it against /proc/self/status)
+  // with one exception kept as a separate term: 6.18's MREMAP_DONTUNMAP of
+  // an mlock()ed VMA leaves locked_vm higher than the VM_LOCKED VMAs
+  // (locked_vm_drift(), added to locked_vm; a fork child starts at 0).
   MmCounters mm_counters() const;
+  uint64_t locked_vm_drift() const { return locked_vm_drift_; }
+  // The caller read VmLck and knows the drift (seeding from a running
+  // process: VmLck/4 minus the VM_LOCKED pages).
+  void set_locked_vm_drift(uint64_t pages) { locked_vm_drift_ = pages; }
   // task_mem()'s VmSize, VmLck, VmData, VmStk, VmExe, VmLib, VmPTE in kB.
   StatusCounters PredictStatus() const;
   uint64_t start_code() const { return start_code_; }
@@ -331,6 +339,7 @@ class AddressSpace {
   bool broken_ = false;
   uint64_t start_code_ = 0;
   uint64_t end_code_ = 0;
+  uint64_t locked_vm_drift_ = 0;  // pages (KernelProfile::dontunmap_locked_drift)
   PageTables pt_;
 };
 

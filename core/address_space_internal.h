@@ -92,6 +92,9 @@ struct AddressSpace::Impl {
 
   // --- page tables ---
   static PageTables& Pt(AS& as) { return as.pt_; }
+  // locked_vm the kernel charged beyond the VM_LOCKED VMAs (see
+  // KernelProfile::dontunmap_locked_drift).
+  static void AddLockedDrift(AS& as, uint64_t pages) { as.locked_vm_drift_ += pages; }
   // Mirrors unmap_vmas() + free_pgtables() (mm/memory.c, 6.12) for the VMAs
   // first..last (consecutive in the tree) that an unmap is about to remove:
   // their entries are zapped (guard markers too), then free_pgd_range() runs

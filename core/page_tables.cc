@@ -12,8 +12,9 @@
 namespace vmashadow {
 
 // A PGD, P4D, PUD or PMD table: 512 entries. A PMD entry is 0 (none),
-// kHugeEntry (a huge PMD with its deposited table) or a Pte*; the others are
-// 0 or a Dir*.
+// kHugeEntry (an anonymous huge PMD with its deposited table), kHugeFileEntry
+// (a PMD-mapped file or shmem folio: x86 deposits nothing for those) or a
+// Pte*; the others are 0 or a Dir*.
 struct PageTables::Dir {
   uintptr_t e[kPtrsPerTable] = {};
 };
@@ -30,6 +31,7 @@ using Dir = PageTables::Dir;
 using Pte = PageTables::Pte;
 
 constexpr uintptr_t kHugeEntry = 1;
+constexpr uintptr_t kHugeFileEntry = 2;
 constexpr int kWords = kPtrsPerTable / 64;
 
 // Which kind of table an entry points at (for FreeAll/DropSubtree).
@@ -99,7 +101,8 @@ bool PteEmpty(const Pte* p) {
   return true;
 }
 
-inline bool IsTable(uintptr_t e) { return e != 0 && e != kHugeEntry; }
+inline bool IsHuge(uintptr_t e) { return e == kHugeEntry || e == kHugeFileEntry; }
+inline bool IsTable(uintptr_t e) { return e != 0 && !IsHuge(e); }
 inline Pte* AsPte(uintptr_t e) { return reinterpret_cast<Pte*>(e); }
 inline Dir* AsDir(uintptr_t e) { return reinterpret_cast<Dir*>(e); }
 inline uintptr_t ToEntry(const void* p) { return reinterpret_cast<uintptr_t>(p); }
@@ -255,6 +258,7 @@ void PageTables::FreeAll(uintptr_t entry, int level) {
 // without decrementing its counters, so they stay counted (as leaked).
 void PageTables::DropSubtree(uintptr_t entry, int level) {
   if (level == kLevelPte) {
+    if (entry == kHugeFileEntry) return;  // no table behind it
     if (entry == kHugeEntry) {
       --counts_.deposited;
     } else {
@@ -349,7 +353,7 @@ const uintptr_t* PageTables::PmdEntryConst(uint64_t addr) const {
 
 PageTables::Pte* PageTables::PteTable(uint64_t addr, bool alloc) {
   uintptr_t* e = PmdEntry(addr, alloc);
-  if (e == nullptr || *e == kHugeEntry) return nullptr;
+  if (e == nullptr || IsHuge(*e)) return nullptr;
   if (*e == 0) {
     if (!alloc) return nullptr;
     Pte* p = NewPte();
@@ -368,7 +372,7 @@ void PageTables::MapRange(uint64_t start, uint64_t end) {
     const uint64_t next = AddrEnd(a, end, kPmdSize);
     uintptr_t* e = PmdEntry(a, /*alloc=*/true);
     if (e == nullptr) return;  // arena exhausted (broken_)
-    if (*e != kHugeEntry) {
+    if (!IsHuge(*e)) {
       Pte* p = PteTable(a, /*alloc=*/true);
       if (p == nullptr) return;
       SetBits(p->mapped, PteIndex(a), PteIndexEnd(a, next));
@@ -378,9 +382,13 @@ void PageTables::MapRange(uint64_t start, uint64_t end) {
   }
 }
 
-bool PageTables::MapHuge(uint64_t haddr) {
+bool PageTables::MapHuge(uint64_t haddr, bool deposit) {
   uintptr_t* e = PmdEntry(haddr & kPmdMask, /*alloc=*/true);
   if (e == nullptr || *e != 0) return false;
+  if (!deposit) {
+    *e = kHugeFileEntry;  // do_set_pmd(): arch_needs_pgtable_deposit() is false on x86
+    return true;
+  }
   // pte_alloc_one() + pgtable_trans_huge_deposit(): the deposit counts.
   *e = kHugeEntry;
   ++counts_.pte_tables;
@@ -397,7 +405,12 @@ bool PageTables::PmdNone(uint64_t addr) const {
 // memory: the deposited table is withdrawn and filled with 512 PTEs.
 void PageTables::SplitHuge(uint64_t addr) {
   uintptr_t* e = PmdEntry(addr, /*alloc=*/false);
-  if (e == nullptr || *e != kHugeEntry) return;
+  if (e == nullptr || !IsHuge(*e)) return;
+  if (*e == kHugeFileEntry) {
+    // A file or shmem PMD is just cleared: its pages fault back as PTEs.
+    *e = 0;
+    return;
+  }
   Pte* p = NewPte();
   if (p == nullptr) return;
   SetBits(p->mapped, 0, kPtrsPerTable);
@@ -413,17 +426,23 @@ void PageTables::Zap(uint64_t start, uint64_t end, bool drop_markers, bool recla
       a = next;
       continue;
     }
-    if (*e == kHugeEntry) {
+    if (IsHuge(*e)) {
       if ((a & ~kPmdMask) == 0 && next - a == kPmdSize) {
         // zap_huge_pmd(): the mapping and its deposited table go.
+        if (*e == kHugeEntry) {
+          --counts_.pte_tables;
+          --counts_.deposited;
+        }
         *e = 0;
-        --counts_.pte_tables;
-        --counts_.deposited;
         a = next;
         continue;
       }
       SplitHuge(a);
-      if (*e == kHugeEntry) return;  // arena exhausted
+      if (*e == 0) {
+        a = next;
+        continue;
+      }
+      if (IsHuge(*e)) return;  // arena exhausted
     }
     Pte* p = AsPte(*e);
     ClearBits(p->mapped, PteIndex(a), PteIndexEnd(a, next));
@@ -506,7 +525,9 @@ void PageTables::FreePmdRange(uintptr_t* pud_slot, uint64_t addr, uint64_t end, 
       // free_pte_range(): the PTE table goes (mm_dec_nr_ptes). A huge PMD
       // cannot be here (unmap_vmas zapped it); pmd_none_or_clear_bad would
       // drop it, leaking its deposit.
-      if (e == kHugeEntry) {
+      if (e == kHugeFileEntry) {
+        // Nothing behind it.
+      } else if (e == kHugeEntry) {
         DropSubtree(e, kLevelPte);
       } else {
         FreePte(AsPte(e));
@@ -664,7 +685,7 @@ void PageTables::MoveRange(uint64_t old_addr, uint64_t new_addr, uint64_t len) {
     // alloc_new_pmd(): pmd_alloc at the destination.
     uintptr_t* new_e = PmdEntry(new_addr, /*alloc=*/true);
     if (new_e == nullptr) return;
-    if (old_e == kHugeEntry) {
+    if (IsHuge(old_e)) {
       if (extent == kPmdSize && *new_e == 0) {
         // move_huge_pmd(): the mapping and its deposit move.
         *new_e = old_e;
@@ -672,7 +693,8 @@ void PageTables::MoveRange(uint64_t old_addr, uint64_t new_addr, uint64_t len) {
         continue;
       }
       SplitHuge(old_addr);
-      if (old_e == kHugeEntry) return;
+      if (old_e == 0) continue;  // a file PMD: cleared, nothing to move
+      if (IsHuge(old_e)) return;
     } else if (extent == kPmdSize && *new_e == 0) {
       // move_normal_pmd() (HAVE_MOVE_PMD): the whole PTE table moves.
       *new_e = old_e;
@@ -734,7 +756,9 @@ void PageTables::CopyRangeTo(PageTables* dst, uint64_t start, uint64_t end) cons
           const uintptr_t e = src_pmd->e[Index(a2, kPmdShift)];
           if (e == kHugeEntry) {
             // copy_huge_pmd(): the child gets the mapping and a deposit.
-            if (!dst->MapHuge(a2 & kPmdMask)) return;
+            if (!dst->MapHuge(a2 & kPmdMask, /*deposit=*/true)) return;
+          } else if (e == kHugeFileEntry) {
+            // copy_huge_pmd(): "skip if can be re-fill on fault".
           } else if (e != 0) {
             // copy_pte_range(): pte_alloc in the child, then the entries.
             Pte* d = dst->PteTable(a2, /*alloc=*/true);
@@ -760,7 +784,7 @@ void PageTables::CopyRangeTo(PageTables* dst, uint64_t start, uint64_t end) cons
 // ---------------------------------------------------------------------------
 // Learning.
 
-void PageTables::LearnMapped(uint64_t lo, uint64_t hi, bool huge) {
+void PageTables::LearnMapped(uint64_t lo, uint64_t hi, bool huge, bool deposit) {
   lo = PageDown(lo);
   hi = PageAlign(hi);
   if (!huge) {
@@ -772,13 +796,26 @@ void PageTables::LearnMapped(uint64_t lo, uint64_t hi, bool huge) {
     if ((a & ~kPmdMask) == 0 && next - a == kPmdSize) {
       uintptr_t* e = PmdEntry(a, /*alloc=*/true);
       if (e == nullptr) return;
-      if (IsTable(*e)) {
+      if (!deposit) {
+        // A PMD leaf has no table below it (and no deposit on x86).
+        if (IsTable(*e)) {
+          FreePte(AsPte(*e));
+          --counts_.pte_tables;
+        } else if (*e == kHugeEntry) {
+          --counts_.pte_tables;
+          --counts_.deposited;
+        }
+        *e = kHugeFileEntry;
+      } else if (IsTable(*e)) {
         // khugepaged/MADV_COLLAPSE: the PTE table became the deposit.
         FreePte(AsPte(*e));
         *e = kHugeEntry;
         ++counts_.deposited;
+      } else if (*e == kHugeFileEntry) {
+        *e = 0;
+        MapHuge(a, /*deposit=*/true);
       } else if (*e == 0) {
-        MapHuge(a);
+        MapHuge(a, /*deposit=*/true);
       }
     } else {
       MapRange(a, next);
@@ -793,7 +830,7 @@ void PageTables::LearnUnmapped(uint64_t lo, uint64_t hi) {
   for (uint64_t a = lo; a < hi;) {
     uint64_t next = 0;
     uintptr_t* e = LookupPmd(a, hi, &next);
-    if (e != nullptr && *e == kHugeEntry) SplitHuge(a);
+    if (e != nullptr && IsHuge(*e)) SplitHuge(a);
     if (e != nullptr && IsTable(*e)) {
       ClearBits(AsPte(*e)->mapped, PteIndex(a), PteIndexEnd(a, next));
     }
@@ -808,7 +845,7 @@ void PageTables::LearnGuards(uint64_t lo, uint64_t hi) {
     const uint64_t next = AddrEnd(a, hi, kPmdSize);
     uintptr_t* e = PmdEntry(a, /*alloc=*/true);
     if (e == nullptr) return;
-    if (*e == kHugeEntry) SplitHuge(a);
+    if (IsHuge(*e)) SplitHuge(a);
     Pte* p = PteTable(a, /*alloc=*/true);
     if (p == nullptr) return;
     SetBits(p->marker, PteIndex(a), PteIndexEnd(a, next));
@@ -834,8 +871,8 @@ PageWalk PageTables::Walk(uint64_t addr) const {
   w.pmd_table = true;
   const uintptr_t e = AsDir(pmd_tbl)->e[w.index.pmd];
   if (e == 0) return w;
-  w.pte_table = true;
-  if (e == kHugeEntry) {
+  w.pte_table = e != kHugeFileEntry;
+  if (IsHuge(e)) {
     w.pmd = PmdKind::kHuge;
     w.mapped = true;
     return w;
@@ -853,7 +890,7 @@ uint64_t PageTables::CountMapped(uint64_t start, uint64_t end) const {
   for (uint64_t a = PageDown(start); a < end;) {
     uint64_t next = 0;
     const uintptr_t* e = LookupPmd(a, end, &next);
-    if (e != nullptr && *e == kHugeEntry) {
+    if (e != nullptr && IsHuge(*e)) {
       n += (next - a) >> kPageShift;
     } else if (e != nullptr && *e != 0) {
       n += CountBits(AsPte(*e)->mapped, PteIndex(a), PteIndexEnd(a, next));
@@ -870,7 +907,7 @@ bool PageTables::NextMappedRun(uint64_t from, uint64_t end, uint64_t* lo, uint64
     uint64_t next = 0;
     const uintptr_t* e = LookupPmd(a, end, &next);
     const uintptr_t v = e != nullptr ? *e : 0;
-    if (v == kHugeEntry) {
+    if (IsHuge(v)) {
       if (in_run && !*huge) return true;  // a PTE run ends where the THP starts
       if (!in_run) {
         in_run = true;
@@ -919,14 +956,14 @@ const char* PageTables::Validate() const {
       for (uint32_t j = 0; j < n_pud_slots; ++j) {
         const uintptr_t pud = pud_slots[j];
         if (pud == 0) continue;
-        if (pud == kHugeEntry) return "huge entry above the PMD level";
+        if (IsHuge(pud)) return "huge entry above the PMD level";
         ++puds;
         for (uintptr_t pmd : AsDir(pud)->e) {
           if (pmd == 0) continue;
-          if (pmd == kHugeEntry) return "huge entry at the PUD level";
+          if (IsHuge(pmd)) return "huge entry at the PUD level";
           ++pmds;
           for (uintptr_t e : AsDir(pmd)->e) {
-            if (e == 0) continue;
+            if (e == 0 || e == kHugeFileEntry) continue;
             ++ptes;
             if (e == kHugeEntry) ++deposits;
           }

@@ -110,7 +110,8 @@ uint64_t VmaPageProt(const Vma& v, bool nx_supported);
 enum class PmdKind : uint8_t {
   kNone = 0,  // pmd_none()
   kTable,     // points at a PTE table
-  kHuge,      // maps a 2 MiB THP (or the huge zero page) with a deposited PTE table
+  kHuge,      // maps a 2 MiB THP or the huge zero page (anonymous memory: with a
+              // deposited PTE table), or a PMD-sized file folio (no table)
 };
 
 // The result of walking the tables for one address.
@@ -178,13 +179,16 @@ class PageTables {
   void MapRange(uint64_t start, uint64_t end);
   // A huge PMD at the 2 MiB-aligned haddr (do_huge_pmd_anonymous_page(),
   // set_huge_zero_folio(), mm/huge_memory.c 6.12): PUD and PMD tables as
-  // needed plus one deposited PTE table. Only when the PMD entry is none;
-  // returns false otherwise (the fault falls back to PTEs).
-  bool MapHuge(uint64_t haddr);
+  // needed plus one deposited PTE table; without `deposit` a PMD-mapped file
+  // or shmem folio (do_set_pmd(), mm/memory.c: x86 deposits nothing). Only
+  // when the PMD entry is none; returns false otherwise (the fault falls
+  // back to PTEs).
+  bool MapHuge(uint64_t haddr, bool deposit = true);
   // True when the PMD entry covering addr is pmd_none() (no PTE table, no THP).
   bool PmdNone(uint64_t addr) const;
-  // split_huge_pmd() at addr: a huge PMD becomes its deposited PTE table with
-  // all 512 entries mapped (counts unchanged). Nothing when not huge.
+  // split_huge_pmd() at addr: an anonymous huge PMD becomes its deposited PTE
+  // table with all 512 entries mapped (counts unchanged); a file one is just
+  // cleared (__split_huge_pmd_locked). Nothing when not huge.
   void SplitHuge(uint64_t addr);
   // Guard markers in [start, end) (MADV_GUARD_INSTALL): the range is zapped,
   // then every entry holds a marker; tables are allocated as for faults.
@@ -226,9 +230,10 @@ class PageTables {
 
   // Entries in [lo, hi) are mapped (pagemap bit 63 or 62 without the guard
   // bit). huge: [lo, hi) is PMD-mapped (PAGE_IS_HUGE): each 2 MiB-aligned
-  // slot inside it becomes a huge PMD (an existing PTE table is taken as its
-  // deposit). Tables are allocated as a fault would.
-  void LearnMapped(uint64_t lo, uint64_t hi, bool huge);
+  // slot inside it becomes a huge PMD; with `deposit` (anonymous memory) an
+  // existing PTE table is taken as its deposit, without (file/shmem) a PTE
+  // table there cannot exist and goes. Tables are allocated as a fault would.
+  void LearnMapped(uint64_t lo, uint64_t hi, bool huge, bool deposit = true);
   // No entry in [lo, hi) is mapped: clears them (huge PMDs are split first).
   // Tables are never freed by learning: an empty table may well exist.
   void LearnUnmapped(uint64_t lo, uint64_t hi);

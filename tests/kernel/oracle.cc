@@ -98,6 +98,7 @@ struct SnapVma {
   bool fd_writable;
   bool fd_append;
   bool noexec_mount;
+  uint64_t size;
 };
 // The model when a resync starts, and the model before the step (taken while
 // the model still matched the kernel): a step the model got badly wrong can
@@ -681,6 +682,7 @@ void Harness::Snapshot(bool pre_step) {
       s.fd_writable = f->fd_writable;
       s.fd_append = f->fd_append;
       s.noexec_mount = f->noexec_mount;
+      s.size = f->size;
     }
   }
 }
@@ -776,6 +778,7 @@ int Harness::SeedFromText(const char* maps, size_t maps_len, const char* smaps, 
         d.writable = snap->fd_writable;
         d.append = snap->fd_append;
         d.noexec_mount = snap->noexec_mount;
+        d.size = snap->size;
       } else if (reg != nullptr) {
         d.id = reg->id;
         d.kind = reg->kind;
@@ -784,6 +787,7 @@ int Harness::SeedFromText(const char* maps, size_t maps_len, const char* smaps, 
         d.writable = reg->writable;
         d.append = reg->append;
         d.noexec_mount = reg->noexec_mount;
+        d.size = reg->size;
       } else if (KnownFile* k = FindKnownFile(l.dev_major, l.dev_minor, l.inode)) {
         d.id = k->id;
         d.kind = k->kind;
@@ -1300,7 +1304,9 @@ bool Harness::End(bool check_flags) {
   ++step_;
   ++counters().ops;
   const bool due = check_flags || (options_.flags_every != 0 && step_ % options_.flags_every == 0);
-  return Compare(due, nullptr);
+  const bool ok = Compare(due, nullptr);
+  if (!options_.check_mm) return ok;
+  return CheckMm(options_.check_presence) && ok;
 }
 
 // ---------------------------------------------------------------------------
@@ -1428,6 +1434,11 @@ int64_t Harness::SeedPageTables() {
     if (SameStatus(before, after)) break;
   }
   kstatus_ = after;
+  // locked_vm the kernel holds beyond the VM_LOCKED VMAs (a 6.18
+  // MREMAP_DONTUNMAP quirk; see AddressSpace::locked_vm_drift()).
+  const uint64_t locked = model_->mm_counters().locked_vm - model_->locked_vm_drift();
+  const uint64_t klocked = after.vm_lck_kb / 4;
+  model_->set_locked_vm_drift(klocked > locked ? klocked - locked : 0);
   return model_->CalibratePageTables(after.vm_pte_kb);
 }
 
@@ -1508,6 +1519,16 @@ bool Harness::CheckMm(bool presence) {
           const uint64_t next_prot = lo < nprotected_ ? protected_[lo][0] : ~uint64_t{0};
           const uint64_t e = next_prot < r.end ? next_prot : r.end;
           if (presence && !guard) AddRun(g_kruns, &g_nkruns, a, e, huge);
+          // Whether a file fault maps a PMD-sized folio depends on the page
+          // cache (readahead of VM_HUGEPAGE mappings): learnt, not predicted.
+          if (huge && !guard) {
+            const Vma* v = model_->FindVma(a);
+            if (v != nullptr && v->start <= a && !v->is_anonymous() &&
+                model_->WalkPage(a).pmd != PmdKind::kHuge) {
+              (void)model_->LearnPresent(a, e, true);
+              ++counters().file_thp_learnt;
+            }
+          }
           a = e;
         }
       }
@@ -1530,6 +1551,7 @@ bool Harness::CheckMm(bool presence) {
     (void)model_->CalibratePageTables(after.vm_pte_kb);
   }
   const StatusCounters m = model_->PredictStatus();
+  if (model_->page_tables().counts().deposited != 0) ++c.thp_steps;
   ++c.pagetable_compares;
   ++c.counter_compares;
   const bool pte_ok = m.vm_pte_kb == after.vm_pte_kb;
@@ -1548,11 +1570,26 @@ bool Harness::CheckMm(bool presence) {
   if (!counters_ok) ++c.counter_mismatches;
   if (!presence_ok) ++c.presence_mismatches;
   ReportMm(m, counters_ok && pte_ok, presence_ok);
-  // Resynchronise: the page tables from pagemap everywhere, recalibrated.
-  const int64_t r = SeedPageTables();
-  if (options_.verbose) {
-    Writer w(options_.out_fd);
-    w.Str("  page tables reseeded from pagemap (unlocated ").Dec(r).Str(")\n");
+  if (!pte_ok) {
+    // Resynchronise: the page tables from pagemap everywhere, recalibrated
+    // (ghost tables the model knew become unlocated).
+    const int64_t r = SeedPageTables();
+    if (options_.verbose) {
+      Writer w(options_.out_fd);
+      w.Str("  page tables reseeded from pagemap (unlocated ").Dec(r).Str(")\n");
+    }
+  } else if (!presence_ok) {
+    // Only presence differs (fault-around, say): take the kernel's, keep
+    // the tables.
+    uint64_t from = 0;
+    for (int i = 0; i <= nprotected_; ++i) {
+      const uint64_t to = i < nprotected_ ? PageDown(protected_[i][0]) : params_.task_size;
+      if (from < to) (void)model_->LearnNotPresent(from, to);
+      if (i < nprotected_) from = PageAlign(protected_[i][1]);
+    }
+    for (size_t i = 0; i < g_nkruns; ++i) {
+      (void)model_->LearnPresent(g_kruns[i].lo, g_kruns[i].hi, g_kruns[i].huge);
+    }
   }
   return false;
 }
@@ -1644,6 +1681,8 @@ void Harness::PrintSummary(Writer& w, const char* label, uint64_t seed, const Co
     w.Str(" presence_compares=").Udec(c.presence_compares);
     w.Str(" vmflags_line_compares=").Udec(c.vmflags_line_compares);
     w.Str(" pt_calibrations=").Udec(c.pt_calibrations);
+    w.Str(" thp_steps=").Udec(c.thp_steps);
+    if (c.file_thp_learnt != 0) w.Str(" file_thp_learnt=").Udec(c.file_thp_learnt);
     w.Str(" time_ms(mm)=").Udec(c.ns_mm / 1000000);
   }
   w.Str(" mismatches=").Udec(c.mismatches);

@@ -124,6 +124,8 @@ struct Counters {
   uint64_t presence_mismatches = 0;
   uint64_t vmflags_line_mismatches = 0;
   uint64_t pt_calibrations = 0;  // page tables reseeded from pagemap + VmPTE
+  uint64_t file_thp_learnt = 0;  // PMD-mapped file folios learnt (page cache state)
+  uint64_t thp_steps = 0;        // mm checks with a THP (huge PMD) in the model
   uint64_t ns_mm = 0;            // time reading status/pagemap and learning
   uint64_t done = 0;             // the run reached its end
 };
@@ -162,6 +164,9 @@ class Harness {
     int out_fd = 1;
     Counters* counters = nullptr;  // required; may be shared memory
     unsigned watchdog_sec = 60;    // a step taking longer is a hang (0: off)
+    // End() also runs CheckMm() (needs SeedPageTables() after seeding).
+    bool check_mm = false;
+    bool check_presence = false;  // ... with the presence comparison
   };
 
   // The model lives in [arena, arena+arena_size), which the caller mapped

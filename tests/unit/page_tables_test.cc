@@ -566,6 +566,67 @@ TEST(PageTables, LearnAndCalibrate) {
   m.Check();
 }
 
+// A PMD-mapped file folio (do_set_pmd) has no deposited table on x86 (probe
+// pt4: +8 kB in a fresh 512 GiB region, PUD and PMD only); splitting it just
+// clears it; fork does not copy it.
+TEST(PageTables, FileHugePmdHasNoTable) {
+  Tables t(4);
+  const uint64_t h = 0x40000000;
+  ASSERT_TRUE(t.pt.MapHuge(h, /*deposit=*/false));
+  EXPECT_EQ(t.pt.counts().bytes(), 2 * kPageTableBytes);
+  PageWalk w = t.pt.Walk(h + kPageSize);
+  EXPECT_EQ(w.pmd, PmdKind::kHuge);
+  EXPECT_FALSE(w.pte_table);
+  EXPECT_TRUE(w.mapped);
+  Tables child(4);
+  t.pt.CopyRangeTo(&child.pt, h, h + kPmdSize);
+  EXPECT_EQ(child.pt.counts().bytes(), 2 * kPageTableBytes);  // PUD + PMD, no entry
+  EXPECT_FALSE(child.pt.IsMapped(h));
+  t.pt.Zap(h, h + kPageSize, /*drop_markers=*/true, /*reclaim=*/false);
+  w = t.pt.Walk(h + kPageSize);
+  EXPECT_EQ(w.pmd, PmdKind::kNone);
+  EXPECT_EQ(t.pt.counts().bytes(), 2 * kPageTableBytes);
+  EXPECT_EQ(t.pt.Validate(), nullptr);
+  // Learning a PMD-mapped file folio where the model had a PTE table: the
+  // table cannot exist.
+  t.pt.MapRange(h, h + kPageSize);
+  EXPECT_EQ(t.pt.counts().bytes(), 3 * kPageTableBytes);
+  t.pt.LearnMapped(h, h + kPmdSize, /*huge=*/true, /*deposit=*/false);
+  EXPECT_EQ(t.pt.counts().bytes(), 2 * kPageTableBytes);
+  EXPECT_EQ(t.pt.Validate(), nullptr);
+}
+
+// 6.18's MREMAP_DONTUNMAP of part of an mlocked VMA (probe pt5): no split,
+// VM_LOCKED cleared on the whole old VMA, locked_vm charged for the new range
+// and never uncharged for the old one.
+TEST(PageTables, DontunmapOfLockedVmaDriftsVmLck) {
+  for (const char* profile : {"6.18-fc", "6.12"}) {
+    Model m(profile);
+    MapArgs a;
+    a.addr = kBase;
+    a.len = 8 * kPageSize;
+    a.prot = kRw;
+    a.flags = kAnon | kMapFixedNoreplace;
+    ASSERT_EQ(m.as().Map(a).ret, static_cast<int64_t>(kBase));
+    ASSERT_EQ(m.as().Lock(kBase, 8 * kPageSize).ret, 0);
+    EXPECT_EQ(m.as().PredictStatus().vm_lck_kb, 32u);
+    const uint64_t to = kBase + kMiB;
+    ASSERT_EQ(m.as()
+                  .Remap(kBase + 6 * kPageSize, 2 * kPageSize, 2 * kPageSize,
+                         kMremapMaymove | kMremapFixed | kMremapDontunmap, to)
+                  .ret,
+              static_cast<int64_t>(to));
+    const bool drift = std::string(profile) != "6.12";
+    // 6.18: one old VMA, unlocked; 6.12: split first, only the tail unlocked.
+    EXPECT_EQ(m.as().map_count(), drift ? 2u : 3u) << profile;
+    EXPECT_EQ(m.as().PredictStatus().vm_lck_kb, drift ? 40u : 32u) << profile;
+    ASSERT_EQ(m.as().Unmap(kBase, 2 * kMiB).ret, 0);
+    EXPECT_EQ(m.as().PredictStatus().vm_lck_kb, drift ? 32u : 0u) << profile;
+    m.as().ForkChild();
+    EXPECT_EQ(m.as().PredictStatus().vm_lck_kb, 0u) << profile;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Counters.
 
