@@ -212,6 +212,10 @@ class AddressSpace {
   // Later, LearnPresent()/LearnNotPresent() keep presence in step (learning
   // never frees a table: an empty table may exist). Recalibrating (the three
   // steps again) is how a caller resynchronises after a VmPTE mismatch.
+  // PAGEMAP_SCAN skips VM_PFNMAP VMAs ([vvar]) and pagemap shows them as
+  // holes, so their tables end up unlocated. After ForkChild() in a child
+  // whose parent had unlocated tables, CalibratePageTables() alone (no
+  // clearing) re-derives the child's baseline.
 
   // Frees every page table of the model (VMAs stay). Clear() keeps tables.
   void ClearPageTables() { pt_.Clear(); }

@@ -17,6 +17,7 @@
 #include "core/kernel_profile.h"
 #include "core/linux_abi.h"
 #include "core/maps_text.h"
+#include "core/system_facts.h"
 
 namespace vmashadow {
 namespace {
@@ -669,6 +670,26 @@ TEST(PageTables, StatusCountersClassifyEachVma) {
   EXPECT_EQ(s.vm_lib_kb, 0u);
   // mlock populated the 4 pages: PUD, PMD and one PTE table.
   EXPECT_EQ(s.vm_pte_kb, 12u);
+}
+
+TEST(PageTables, ThpModeFromSysfs) {
+  char word[16];
+  ASSERT_TRUE(SelectedSysfsChoice("always [madvise] never\n", word, sizeof(word)));
+  EXPECT_EQ(std::string(word), "madvise");
+  EXPECT_FALSE(SelectedSysfsChoice("always madvise never", word, sizeof(word)));
+  const char* kGlobalMadvise = "always [madvise] never\n";
+  const char* kGlobalAlways = "[always] madvise never\n";
+  const char* kGlobalNever = "always madvise [never]\n";
+  EXPECT_EQ(ThpModeFromSysfs(kGlobalMadvise, "always [inherit] madvise never\n"),
+            ThpMode::kMadvise);
+  EXPECT_EQ(ThpModeFromSysfs(kGlobalAlways, "always [inherit] madvise never\n"), ThpMode::kAlways);
+  EXPECT_EQ(ThpModeFromSysfs(kGlobalNever, "always [inherit] madvise never\n"), ThpMode::kNever);
+  // The per-size setting wins over the global one.
+  EXPECT_EQ(ThpModeFromSysfs(kGlobalNever, "[always] inherit madvise never\n"), ThpMode::kAlways);
+  EXPECT_EQ(ThpModeFromSysfs(kGlobalAlways, "always inherit [madvise] never\n"), ThpMode::kMadvise);
+  EXPECT_EQ(ThpModeFromSysfs(kGlobalAlways, "always inherit madvise [never]\n"), ThpMode::kNever);
+  EXPECT_EQ(ThpModeFromSysfs(kGlobalAlways, nullptr), ThpMode::kAlways);
+  EXPECT_EQ(ThpModeFromSysfs(nullptr, nullptr), ThpMode::kNever);
 }
 
 TEST(PageTables, VmFlagsLine) {
