@@ -1836,7 +1836,40 @@ int Driver::SelfTest() {
            "a write fault the model missed (anonymous pages, no anon_vma) is reported");
   }
 
-  // 6. Everything is back in step.
+  // 6. Page tables and counters (when checked): a read fault the model was
+  // not told of maps the zero page in a fresh 2 MiB slot, a PTE table only
+  // the kernel has; then a wrong start_code/end_code (VmExe/VmLib).
+  if (opt_.mm) {
+    const uint64_t b = z_top_.start;  // a slot nothing else uses
+    honest_mmap(b, 2 * kPg, "selftest: honest");
+    before = c.pagetable_mismatches;
+    const uint64_t calibrations = c.pt_calibrations;
+    h_.Begin("touch_read", {b});
+    h_.Note("selftest: planted, kernel only (a zero page: no anon_vma)");
+    const int64_t r = KernelTouch(b, false);
+    Outcome o;
+    o.ret = r;
+    h_.Result(r, o);
+    const bool ok = h_.End(false);
+    expect(!ok && c.pagetable_mismatches == before + 1 && c.pt_calibrations == calibrations + 1,
+           "a page table the model missed is reported (VmPTE) and the tables reseeded");
+    expect(model().WalkPage(b).mapped, "the reseeded model has the page");
+    const uint64_t start_code = model().start_code();
+    const uint64_t end_code = model().end_code();
+    model().SetCodeRange(0, 0);
+    before = c.counter_mismatches;
+    expect(!honest_mmap(b + 4 * kPg, kPg, "selftest: planted, wrong start_code/end_code") &&
+               c.counter_mismatches == before + 1,
+           "a VmExe/VmLib difference is reported");
+    model().SetCodeRange(start_code, end_code);
+    expect(honest_mmap(b + 8 * kPg, kPg, "selftest: honest"), "the counters match again");
+    h_.Begin("munmap", {b, 16 * kPg});
+    const int64_t ur = Sys(SYS_munmap, b, 16 * kPg);
+    h_.Result(ur, model().Unmap(b, 16 * kPg));
+    expect(h_.End(false), "unmapping it matches");
+  }
+
+  // 7. Everything is back in step.
   expect(honest_mmap(a0 + 128 * kPg, kPg, "selftest: honest"), "the model is in step again");
   h_.Begin("munmap", {a0, 256 * kPg});
   const int64_t r = Sys(SYS_munmap, a0, 256 * kPg);
