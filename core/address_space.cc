@@ -18,7 +18,7 @@ using Impl = AddressSpace::Impl;
 // Lifetime.
 
 AddressSpace::AddressSpace(Arena* arena, const KernelProfile& profile, const MmParams& params)
-    : arena_(arena), profile_(&profile), params_(params) {}
+    : arena_(arena), profile_(&profile), params_(params), pt_(arena, params.paging_levels) {}
 
 AddressSpace::~AddressSpace() { Clear(); }
 
@@ -109,6 +109,7 @@ File* Impl::InternFile(AS& as, const FileDesc& d) {
   f->fd_writable = d.writable;
   f->fd_append = d.append;
   f->noexec_mount = d.noexec_mount;
+  f->size = d.size;
   f->next_file = as.files_;
   as.files_ = f;
   return f;
@@ -244,6 +245,7 @@ int Impl::Split(AS& as, Vma* v, uint64_t addr, bool check_count, Vma** upper) {
   }
   Vma* n = NewVma(as);
   if (n == nullptr) return -ENOMEM;
+  SplitHugeAt(as, addr);
   n->start = addr;
   n->end = v->end;
   n->pgoff = v->pgoff + ((addr - v->start) >> kPageShift);
@@ -380,6 +382,10 @@ Vma* Impl::MergeExistingRange(AS& as, Vma* prev, Vma* middle, const MergeProposa
   if (!merge_left && !merge_right) return nullptr;
   const bool delete_middle = left_side && right_side;
   if (delete_middle && HasClose(middle)) return nullptr;
+  // commit_merge() -> vma_adjust_trans_huge(): boundaries moving inside
+  // `middle` split a THP there.
+  SplitHugeAt(as, r.start);
+  SplitHugeAt(as, r.end);
   bool merge_both = merge_left && merge_right;
   if (merge_both && HasClose(next)) {
     merge_right = false;
@@ -482,6 +488,11 @@ int Impl::GatherUnmap(AS& as, uint64_t start, uint64_t end, Vma* vma, Vma** firs
 }
 
 void Impl::RemoveFrom(AS& as, Vma* v, uint64_t end) {
+  if (v != nullptr && v->start < end && !as.pt_.empty()) {
+    Vma* last = v;
+    while (last->next != nullptr && last->next->start < end) last = last->next;
+    UnmapPageTables(as, v, last);
+  }
   while (v != nullptr && v->start < end) {
     Vma* next = v->next;
     RemoveVma(as, v);
@@ -551,23 +562,212 @@ void Impl::PrepareAnon(AS& as, Vma* v) {
   v->anon = AnonState{as.next_anon_vma_++, false};
 }
 
-// populate_vma_page_range(): private writable memory is faulted for write
-// (breaking CoW: anon_vma); everything else for read (no anon_vma).
-int Impl::PopulateVma(AS& as, Vma* v) {
+// populate_vma_page_range() (mm/gup.c, 6.12): private writable memory is
+// faulted for write (breaking CoW: anon_vma); everything else for read (no
+// anon_vma, unless a THP fault prepares one).
+int Impl::PopulateVma(AS& as, Vma* v, uint64_t start, uint64_t end) {
   if (v->flags & (kVmIo | kVmPfnmap)) return 0;
   if (v->flags & kVmLockonfault) return 0;
   if (!VmaIsAccessible(v)) return -EFAULT;
   if ((v->flags & (kVmWrite | kVmShared)) == kVmWrite) PrepareAnon(as, v);
+  FaultPages(as, v, start > v->start ? start : v->start, end < v->end ? end : v->end);
   return 0;
 }
 
 int Impl::PopulateRange(AS& as, uint64_t start, uint64_t end, bool ignore_errors) {
   if (start >= end) return 0;
   for (Vma* v = as.tree_.FindVma(start); v != nullptr && v->start < end; v = v->next) {
-    const int err = PopulateVma(as, v);
+    const int err = PopulateVma(as, v, start, end);
     if (err != 0 && !ignore_errors) return err;
   }
   return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Page tables.
+
+void Impl::SplitHugeAt(AS& as, uint64_t addr) {
+  if ((addr & ~kPmdMask) != 0 && !as.pt_.empty()) as.pt_.SplitHuge(addr);
+}
+
+bool Impl::ThpFaultAllowed(const AS& as, const Vma* v, uint64_t haddr) {
+  // __thp_vma_allowable_orders() with TVA_IN_PF|TVA_ENFORCE_SYSFS for an
+  // anonymous VMA (vma_is_anonymous: no vm_ops), then thp_vma_suitable_order().
+  if (!v->is_anonymous()) return false;
+  const MmParams& p = as.params_;
+  if (p.thp == ThpMode::kNever || p.thp_disabled || (v->flags & kVmNohugepage)) return false;
+  if (p.thp == ThpMode::kMadvise && !(v->flags & kVmHugepage)) return false;
+  return haddr >= v->start && haddr + kPmdSize <= v->end && haddr + kPmdSize > haddr;
+}
+
+uint64_t Impl::FileEnd(const Vma* v) {
+  if (v->file == nullptr || v->special != SpecialKind::kNone || v->file->size == 0) return v->end;
+  const uint64_t file_pages = PageAlign(v->file->size) >> kPageShift;
+  if (v->pgoff >= file_pages) return v->start;
+  const uint64_t pages = file_pages - v->pgoff;
+  return pages >= v->pages() ? v->end : v->start + (pages << kPageShift);
+}
+
+void Impl::FaultPages(AS& as, const Vma* v, uint64_t start, uint64_t end) {
+  // Pages past the end of the file SIGBUS: GUP stops there, nothing maps.
+  const uint64_t eof = FileEnd(v);
+  if (end > eof) end = eof;
+  for (uint64_t a = start; a < end;) {
+    const uint64_t haddr = a & kPmdMask;
+    const uint64_t slot_end = haddr + kPmdSize;
+    const uint64_t next = slot_end < end && slot_end > a ? slot_end : end;
+    if (ThpFaultAllowed(as, v, haddr) && as.pt_.PmdNone(haddr)) {
+      // do_huge_pmd_anonymous_page(): vmf_anon_prepare() first, read or
+      // write; then a THP, or the huge zero page for a read fault.
+      PrepareAnon(as, const_cast<Vma*>(v));
+      as.pt_.MapHuge(haddr);
+    } else {
+      as.pt_.MapRange(a, next);
+    }
+    a = next;
+  }
+}
+
+bool Impl::VmaNeedsCopy(const AS& as, const Vma* v) {
+  if (v->flags & kVmUffdWp) return true;
+  if (v->flags & (kVmPfnmap | kVmMixedmap)) return true;
+  if (v->anon.anon_vma != 0) return true;
+  // 6.19 / 6.18-fc: guard markers of file-backed VMAs survive fork.
+  return as.profile_->guard_sticky_flag && (v->flags & kVmMaybeGuard);
+}
+
+void Impl::UnmapPageTables(AS& as, Vma* first, Vma* last) {
+  const uint64_t floor = first->prev != nullptr ? first->prev->end : 0;
+  const uint64_t ceiling = last->next != nullptr ? last->next->start : 0;
+  // unmap_vmas(): ZAP_FLAG_DROP_MARKER, every removed VMA.
+  for (Vma* v = first;; v = v->next) {
+    as.pt_.Zap(v->start, v->end, /*drop_markers=*/true, /*reclaim=*/false);
+    if (v == last) break;
+  }
+  // free_pgtables(): VMAs closer than PMD_SIZE go down in one call.
+  for (Vma* v = first; v != nullptr;) {
+    const uint64_t addr = v->start;
+    while (v != last && v->next->start <= v->end + kPmdSize) v = v->next;
+    Vma* next = v != last ? v->next : nullptr;
+    as.pt_.FreePgdRange(addr, v->end, floor, next != nullptr ? next->start : ceiling);
+    v = next;
+  }
+}
+
+void Impl::MovePageTables(AS& as, uint64_t src_start, uint64_t old_addr, uint64_t dst_start,
+                          uint64_t new_addr, uint64_t len) {
+  if (len == 0 || as.pt_.empty()) return;
+  const uint64_t old_end = old_addr + len;
+  // try_realign_addr(): when the move reaches a PMD boundary and both ends
+  // sit at the same offset in their PMD at the start of their VMA, with no
+  // VMA below them in that PMD, move whole PTE tables from the boundary.
+  const uint64_t off = old_addr & ~kPmdMask;
+  if (len >= kPmdSize - off && off != 0 && off == (new_addr & ~kPmdMask)) {
+    auto can_align_down = [&as](uint64_t vma_start, uint64_t a) {
+      return vma_start == a && as.tree_.FindVmaIntersection(a & kPmdMask, vma_start) == nullptr;
+    };
+    if (can_align_down(src_start, old_addr) && can_align_down(dst_start, new_addr)) {
+      old_addr &= kPmdMask;
+      new_addr &= kPmdMask;
+    }
+  }
+  as.pt_.MoveRange(old_addr, new_addr, old_end - old_addr);
+}
+
+int AddressSpace::LearnPresent(uint64_t lo, uint64_t hi, bool huge) {
+  if (!PageAligned(lo) || !PageAligned(hi) || hi <= lo) return -EINVAL;
+  if (!huge) {
+    pt_.LearnMapped(lo, hi, false);
+    return pt_.broken() ? -ENOMEM : 0;
+  }
+  // A PMD leaf of anonymous memory has a deposited table; of a file or shmem
+  // mapping, none. Split the run at VMA boundaries to tell.
+  for (uint64_t a = lo; a < hi;) {
+    const Vma* v = tree_.FindVma(a);
+    uint64_t next = hi;
+    bool deposit = true;
+    if (v != nullptr && v->start <= a) {
+      deposit = v->is_anonymous();
+      if (v->end < hi) next = v->end;
+    } else if (v != nullptr && v->start < hi) {
+      next = v->start;
+    }
+    pt_.LearnMapped(a, next, true, deposit);
+    a = next;
+  }
+  return pt_.broken() ? -ENOMEM : 0;
+}
+
+int AddressSpace::LearnNotPresent(uint64_t lo, uint64_t hi) {
+  if (!PageAligned(lo) || !PageAligned(hi) || hi <= lo) return -EINVAL;
+  pt_.LearnUnmapped(lo, hi);
+  return pt_.broken() ? -ENOMEM : 0;
+}
+
+int AddressSpace::LearnGuards(uint64_t lo, uint64_t hi) {
+  if (!PageAligned(lo) || !PageAligned(hi) || hi <= lo) return -EINVAL;
+  pt_.LearnGuards(lo, hi);
+  return pt_.broken() ? -ENOMEM : 0;
+}
+
+int64_t AddressSpace::CalibratePageTables(uint64_t kernel_vmpte_kb) {
+  const uint64_t located = pt_.counts().bytes() / kPageTableBytes;
+  const uint64_t kernel = kernel_vmpte_kb * 1024 / kPageTableBytes;
+  if (kernel >= located) {
+    pt_.set_unlocated(kernel - located);
+    return static_cast<int64_t>(kernel - located);
+  }
+  pt_.set_unlocated(0);
+  return -static_cast<int64_t>(located - kernel);
+}
+
+PageWalk AddressSpace::WalkPage(uint64_t addr) const {
+  PageWalk w = pt_.Walk(addr);
+  const Vma* v = tree_.FindVma(addr);
+  if (v != nullptr && v->start <= addr) {
+    w.in_vma = true;
+    w.prot = VmaPageProt(*v, params_.nx);
+  }
+  return w;
+}
+
+// The sums vm_stat_account() (mm/mmap.c, 6.12) and the locked_vm updates keep;
+// is_exec_mapping/is_stack_mapping/is_data_mapping are mm/vma.h's.
+MmCounters AddressSpace::mm_counters() const {
+  MmCounters c;
+  for (const Vma* v = tree_.First(); v != nullptr; v = v->next) {
+    const uint64_t n = v->pages();
+    const uint64_t f = v->flags;
+    c.total_vm += n;
+    if (f & kVmLocked) c.locked_vm += n;
+    if ((f & (kVmExec | kVmWrite | kVmGrowsdown)) == kVmExec) {
+      c.exec_vm += n;
+    } else if ((f & kVmGrowsdown) || (f & kVmShadowStack)) {
+      c.stack_vm += n;
+    } else if ((f & (kVmWrite | kVmShared | kVmGrowsdown)) == kVmWrite) {
+      c.data_vm += n;
+    }
+  }
+  c.locked_vm += locked_vm_drift_;
+  c.pgtables_bytes = pt_.bytes();
+  return c;
+}
+
+// Mirrors task_mem() (fs/proc/task_mmu.c, 6.12).
+StatusCounters AddressSpace::PredictStatus() const {
+  const MmCounters c = mm_counters();
+  StatusCounters s;
+  s.vm_size_kb = c.total_vm << (kPageShift - 10);
+  s.vm_lck_kb = c.locked_vm << (kPageShift - 10);
+  s.vm_data_kb = c.data_vm << (kPageShift - 10);
+  s.vm_stk_kb = c.stack_vm << (kPageShift - 10);
+  const uint64_t exec_bytes = c.exec_vm << kPageShift;
+  uint64_t text = PageAlign(end_code_) - (start_code_ & kPageMask);
+  if (text > exec_bytes) text = exec_bytes;
+  s.vm_exe_kb = text >> 10;
+  s.vm_lib_kb = (exec_bytes - text) >> 10;
+  s.vm_pte_kb = c.pgtables_bytes >> 10;
+  return s;
 }
 
 // A user page fault (handle_mm_fault via the x86 fault handler), including
@@ -599,14 +799,20 @@ Outcome AddressSpace::Touch(uint64_t addr, bool write) {
     if (write ? !(v->flags & kVmWrite) : !Impl::VmaIsAccessible(v)) {
       return Impl::Result(-EFAULT, new_start, old_start);
     }
+    Impl::FaultPages(*this, v, new_start, new_start + kPageSize);
     return Impl::Result(0, new_start, old_start);
   }
   if (write ? !(v->flags & kVmWrite) : !Impl::VmaIsAccessible(v)) return Impl::Result(-EFAULT);
+  // A guard marker (MADV_GUARD_INSTALL) raises SIGSEGV; a file page past
+  // EOF, SIGBUS.
+  if (pt_.Walk(addr).guard) return Impl::Result(-EFAULT);
+  if (addr >= Impl::FileEnd(v)) return Impl::Result(-EIO);
   // A write fault on private memory instantiates an anonymous page (CoW for
   // files); a read fault maps the zero page or the page cache: no anon_vma.
   if (write && !(v->flags & kVmShared) && v->special == SpecialKind::kNone) {
     Impl::PrepareAnon(*this, v);
   }
+  Impl::FaultPages(*this, v, PageDown(addr), PageDown(addr) + kPageSize);
   return Impl::Result(0);
 }
 
@@ -614,6 +820,16 @@ Outcome AddressSpace::Touch(uint64_t addr, bool write) {
 // fork (kernel/fork.c: dup_mmap, 6.12).
 
 void AddressSpace::ForkChild() {
+  // dup_mmap(): copy_page_range() for each copied VMA that needs it (not
+  // VM_DONTCOPY, not VM_WIPEONFORK), looking at the parent's state.
+  PageTables child(arena_, params_.paging_levels);
+  if (!pt_.empty()) {
+    for (const Vma* p = tree_.First(); p != nullptr; p = p->next) {
+      if (p->flags & (kVmDontcopy | kVmWipeonfork)) continue;
+      if (Impl::VmaNeedsCopy(*this, p)) pt_.CopyRangeTo(&child, p->start, p->end);
+    }
+  }
+  pt_.Swap(child);
   Vma* v = tree_.First();
   while (v != nullptr) {
     Vma* next = v->next;
@@ -631,8 +847,10 @@ void AddressSpace::ForkChild() {
     }
     v = next;
   }
-  // mm_init(): def_flags keeps only VM_NOHUGEPAGE (VM_INIT_DEF_MASK).
+  // mm_init(): def_flags keeps only VM_NOHUGEPAGE (VM_INIT_DEF_MASK);
+  // locked_vm starts at 0.
   def_flags_ &= kVmNohugepage;
+  locked_vm_drift_ = 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -791,6 +1009,13 @@ Outcome AddressSpace::Map(const MapArgs& a) {
   // The file's mmap hook runs after the old mappings are gone: ext4/xfs
   // without DAX refuse VM_SYNC (ext4_file_mmap), leaving the range empty.
   if (file != nullptr && file->kind == FileKind::kRegularThp && (vm_flags & kVmSync)) {
+    // unmap_region() on the VMA that never got linked (mm/vma.c, 6.12).
+    if (!pt_.empty()) {
+      Vma* before = nullptr;
+      Vma* after = tree_.FindVmaPrev(addr, &before);
+      pt_.FreePgdRange(addr, end, before != nullptr ? before->end : 0,
+                       after != nullptr ? after->start : 0);
+    }
     Outcome o = fail(EOPNOTSUPP);
     o.changed_start = addr;
     o.changed_end = end;
@@ -814,6 +1039,7 @@ Outcome AddressSpace::Map(const MapArgs& a) {
       // nothing matches; the VMA then gets its own shmem file.
       file = Impl::NewShmemFile(*this, a.file);
       if (file == nullptr) return fail(ENOMEM);
+      file->size = len;  // shmem_zero_setup(): a file of the mapping's size
       Impl::RefFile(file);
     }
     r.file = file;
@@ -895,6 +1121,7 @@ Outcome AddressSpace::Brk(uint64_t new_brk) {
 
 const char* AddressSpace::Validate() const {
   if (const char* err = tree_.Validate()) return err;
+  if (const char* err = pt_.Validate()) return err;
   // Listed files are marked (kListed + their VMA count, counted in one pass
   // over the VMAs) and unmarked again at the end, so a VMA whose file is not
   // on the list sees an unmarked file: O(VMAs + files).

@@ -20,12 +20,22 @@
 #include "core/arena.h"
 #include "core/kernel_profile.h"
 #include "core/linux_abi.h"
+#include "core/page_tables.h"
 #include "core/vma.h"
 #include "core/vma_tree.h"
 
 namespace vmashadow {
 
 inline constexpr uint64_t kUnlimited = ~uint64_t{0};
+
+// When an anonymous fault may map a PMD-sized THP: the effective setting of
+// /sys/kernel/mm/transparent_hugepage/enabled combined with
+// hugepages-2048kB/enabled ("inherit" takes the global one).
+enum class ThpMode : uint8_t {
+  kNever = 0,
+  kMadvise,  // only VMAs with VM_HUGEPAGE (MADV_HUGEPAGE)
+  kAlways,   // every VMA without VM_NOHUGEPAGE
+};
 
 // Process-wide inputs the kernel consults. The caller reads them at start-up
 // (sysctls, rlimits, capabilities, the initial maps); nothing here is guessed.
@@ -48,6 +58,36 @@ struct MmParams {
   uint64_t start_data = 0;  // for the brk RLIMIT_DATA rule
   uint64_t end_data = 0;
   int overcommit_memory = 0;
+  // Page tables (spec §7).
+  int paging_levels = 4;            // 5 with LA57 (then task_size is 0xfffffffffff000)
+  bool nx = true;                   // the CPU has NX (__supported_pte_mask)
+  ThpMode thp = ThpMode::kMadvise;  // anonymous PMD-sized THP faults
+  bool thp_use_zero_page = true;    // transparent_hugepage/use_zero_page
+  bool thp_disabled = false;        // prctl(PR_SET_THP_DISABLE): MMF_DISABLE_THP
+};
+
+// The mm counters the kernel keeps incrementally (vm_stat_account() and
+// friends), in pages, plus mm_pgtables_bytes().
+struct MmCounters {
+  uint64_t total_vm = 0;   // every VMA
+  uint64_t locked_vm = 0;  // VM_LOCKED VMAs
+  uint64_t data_vm = 0;    // private writable, not stack (is_data_mapping)
+  uint64_t exec_vm = 0;    // executable, not writable, not stack (is_exec_mapping)
+  uint64_t stack_vm = 0;   // VM_GROWSDOWN or shadow stack (is_stack_mapping)
+  uint64_t pgtables_bytes = 0;
+};
+
+// What /proc/<pid>/status shows for them (task_mem(), fs/proc/task_mmu.c),
+// in kB: the numbers on the VmSize, VmLck, VmData, VmStk, VmExe, VmLib and
+// VmPTE lines.
+struct StatusCounters {
+  uint64_t vm_size_kb = 0;
+  uint64_t vm_lck_kb = 0;
+  uint64_t vm_data_kb = 0;
+  uint64_t vm_stk_kb = 0;
+  uint64_t vm_exe_kb = 0;
+  uint64_t vm_lib_kb = 0;
+  uint64_t vm_pte_kb = 0;
 };
 
 // What the caller knows of the file behind an fd passed to mmap.
@@ -63,6 +103,7 @@ struct FileDesc {
   bool writable = false;
   bool append = false;
   bool noexec_mount = false;
+  uint64_t size = 0;      // the file's size when known (0: unknown): faults past EOF
   const char* path = "";  // NUL-terminated (copied into the arena)
 };
 
@@ -111,7 +152,7 @@ class AddressSpace {
 
   // --- seeding and reconciliation (no kernel semantics: the caller's facts) ---
 
-  // Drops every VMA and file; keeps params and profile.
+  // Drops every VMA and file; keeps params, profile and page tables.
   void Clear();
   // Inserts one VMA as is (no merging). Returns 0, -EEXIST when it overlaps,
   // -EINVAL when unaligned or empty, -ENOMEM when the arena is full.
@@ -122,7 +163,11 @@ class AddressSpace {
   }
   void SetStartStack(uint64_t start_stack) { start_stack_ = start_stack; }
   void SetHasGateVma(bool has) { has_gate_vma_ = has; }
-  void set_params(const MmParams& params) { params_ = params; }
+  // New parameters (a change of paging_levels clears the page tables).
+  void set_params(const MmParams& params) {
+    params_ = params;
+    pt_.SetLevels(params.paging_levels);
+  }
   // A VM_GROWSDOWN VMA containing `addr` was seen to start at `observed_start`
   // (stack growth makes no syscall). Moves its start down (never up) and pgoff
   // with it. Returns 0, or -ENOENT / -EINVAL when that does not fit.
@@ -141,6 +186,58 @@ class AddressSpace {
   // (the kernel picks it; the caller learns it after the call). 0 or -ENOENT.
   [[nodiscard]] int SetShmemInode(uint64_t addr, uint64_t inode, uint32_t dev_major,
                                   uint32_t dev_minor);
+
+  // mm->start_code and mm->end_code (/proc/<pid>/stat fields 26 and 27;
+  // ProcStat has them): they split exec_vm into VmExe and VmLib.
+  void SetCodeRange(uint64_t start_code, uint64_t end_code) {
+    start_code_ = start_code;
+    end_code_ = end_code;
+  }
+
+  // --- page tables: seeding and learning (the caller reads pagemap) ---
+  //
+  // The model allocates and frees tables itself as the calls and Touch()
+  // dictate. What it cannot see (the kernel's state at seeding, pages faulted
+  // by code the caller does not report, fault-around, THP allocation
+  // failures, khugepaged) it learns from /proc/self/pagemap or PAGEMAP_SCAN:
+  //
+  //   1. ClearPageTables() (a fresh model has none).
+  //   2. LearnPresent() for every run of pages pagemap shows present or
+  //      swapped (bit 63 or 62 without the guard bit 58; PAGEMAP_SCAN
+  //      PAGE_IS_PRESENT|PAGE_IS_SWAPPED without PAGE_IS_GUARD), huge=true
+  //      for runs PAGEMAP_SCAN reports with PAGE_IS_HUGE; LearnGuards() for
+  //      guard runs.
+  //   3. CalibratePageTables(VmPTE from /proc/self/status).
+  //
+  // Later, LearnPresent()/LearnNotPresent() keep presence in step (learning
+  // never frees a table: an empty table may exist). Recalibrating (the three
+  // steps again) is how a caller resynchronises after a VmPTE mismatch.
+  // PAGEMAP_SCAN skips VM_PFNMAP VMAs ([vvar]) and pagemap shows them as
+  // holes, so their tables end up unlocated. After ForkChild() in a child
+  // whose parent had unlocated tables, CalibratePageTables() alone (no
+  // clearing) re-derives the child's baseline.
+
+  // Frees every page table of the model (VMAs stay). Clear() keeps tables.
+  void ClearPageTables() { pt_.Clear(); }
+  // [lo, hi) (page aligned) holds mapped entries; with huge, [lo, hi) is
+  // PMD-mapped and each 2 MiB-aligned slot inside it becomes a huge PMD
+  // (with a deposited table in anonymous VMAs, without in file/shmem ones).
+  // Missing tables are allocated as a fault would. Returns 0, -EINVAL
+  // (unaligned or empty), -ENOMEM (arena exhausted: page_tables().broken()).
+  [[nodiscard]] int LearnPresent(uint64_t lo, uint64_t hi, bool huge);
+  // No entry of [lo, hi) is mapped (page aligned). Tables stay. 0 or -EINVAL.
+  [[nodiscard]] int LearnNotPresent(uint64_t lo, uint64_t hi);
+  // [lo, hi) holds guard markers. 0, -EINVAL or -ENOMEM.
+  [[nodiscard]] int LearnGuards(uint64_t lo, uint64_t hi);
+  // Rule for tables the kernel has that no mapped page explains (empty
+  // tables left by an earlier unmap beside a surviving neighbour, by a
+  // partial MADV_DONTNEED, by a fork copy...): they cannot be located, so
+  // they are kept as a count, "unlocated", which VmPTE includes and which
+  // stays constant until the next calibration. Sets
+  //   unlocated = kernel_vmpte_kb / 4 - (tables the learnt pages need)
+  // and returns it; returns a negative number (minus the excess, unlocated
+  // left 0) when the model holds more tables than the kernel reports.
+  int64_t CalibratePageTables(uint64_t kernel_vmpte_kb);
 
   // --- the syscalls (each mirrors the 6.x function named in address_space.cc) ---
 
@@ -161,12 +258,17 @@ class AddressSpace {
   Outcome Seal(uint64_t addr, uint64_t len, uint64_t flags = 0);
   // A page fault at addr (read or write) that the caller knows succeeded or
   // wants predicted: gives the VMA its anon_vma where the kernel would, grows
-  // a VM_GROWSDOWN VMA below its start. ret 0, or -EFAULT (SIGSEGV).
+  // a VM_GROWSDOWN VMA below its start, maps the page (page tables). ret 0,
+  // -EFAULT (SIGSEGV: no VMA, no access, a guard marker) or -EIO (SIGBUS: a
+  // file page past the file's known size).
   Outcome Touch(uint64_t addr, bool write);
   // Turns this model into the fork child's view: VM_DONTCOPY VMAs dropped,
   // every VMA with an anon_vma becomes a fork child with a fresh anon_vma,
   // VM_LOCKED and VM_LOCKONFAULT cleared, def_flags cleared (mlockall(FUTURE)
-  // is not inherited).
+  // is not inherited). The child's page tables are copies of the parent's
+  // under the VMAs that need copying (vma_needs_copy(): an anon_vma,
+  // PFNMAP/MIXEDMAP, uffd-wp, guard markers), empty tables included; the
+  // unlocated baseline is not inherited (the caller recalibrates the child).
   void ForkChild();
 
   // --- queries ---
@@ -184,6 +286,33 @@ class AddressSpace {
   // True when the last call could not be modelled (arena exhausted): the
   // model no longer mirrors the kernel and must be reseeded.
   bool broken() const { return broken_; }
+
+  // --- page tables and counters ---
+
+  const PageTables& page_tables() const { return pt_; }
+  // The walk for addr: table indices, which tables exist, whether the page
+  // is mapped (or a guard marker), and the VMA's vm_page_prot (VmaPageProt)
+  // when addr lies in a VMA.
+  PageWalk WalkPage(uint64_t addr) const;
+  // The counters as the kernel would hold them now. Computed by iterating
+  // the VMAs (O(map_count)): the kernel's incremental accounting calls
+  // vm_stat_account()/locked_vm updates with the same classification for
+  // every VMA that appears, disappears, grows or changes flags (mmap_region,
+  // do_brk_flags, vms_complete_munmap_vmas, mprotect_fixup, mlock_fixup,
+  // move_vma, expand_downwards, dup_mmap, special mappings), so the sums are
+  // equal (the page-table oracle test checks it against /proc/self/status)
+  // with one exception kept as a separate term: 6.18's MREMAP_DONTUNMAP of
+  // an mlock()ed VMA leaves locked_vm higher than the VM_LOCKED VMAs
+  // (locked_vm_drift(), added to locked_vm; a fork child starts at 0).
+  MmCounters mm_counters() const;
+  uint64_t locked_vm_drift() const { return locked_vm_drift_; }
+  // The caller read VmLck and knows the drift (seeding from a running
+  // process: VmLck/4 minus the VM_LOCKED pages).
+  void set_locked_vm_drift(uint64_t pages) { locked_vm_drift_ = pages; }
+  // task_mem()'s VmSize, VmLck, VmData, VmStk, VmExe, VmLib, VmPTE in kB.
+  StatusCounters PredictStatus() const;
+  uint64_t start_code() const { return start_code_; }
+  uint64_t end_code() const { return end_code_; }
 
   // Mirrors get_unmapped_area() (mm/mmap.c, 6.18) for a new mapping: the
   // address the kernel would choose, or -ENOMEM/-EINVAL/-EPERM. No change.
@@ -212,6 +341,10 @@ class AddressSpace {
   uint64_t next_shmem_id_ = uint64_t{1} << 62;
   bool has_gate_vma_ = false;
   bool broken_ = false;
+  uint64_t start_code_ = 0;
+  uint64_t end_code_ = 0;
+  uint64_t locked_vm_drift_ = 0;  // pages (KernelProfile::dontunmap_locked_drift)
+  PageTables pt_;
 };
 
 }  // namespace vmashadow

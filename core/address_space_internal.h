@@ -90,14 +90,51 @@ struct AddressSpace::Impl {
   // Removes the VMAs from `first` (the first inside the range) up to end.
   static void RemoveFrom(AS& as, Vma* first, uint64_t end);
 
+  // --- page tables ---
+  static PageTables& Pt(AS& as) { return as.pt_; }
+  // locked_vm the kernel charged beyond the VM_LOCKED VMAs (see
+  // KernelProfile::dontunmap_locked_drift).
+  static void AddLockedDrift(AS& as, uint64_t pages) { as.locked_vm_drift_ += pages; }
+  // Mirrors unmap_vmas() + free_pgtables() (mm/memory.c, 6.12) for the VMAs
+  // first..last (consecutive in the tree) that an unmap is about to remove:
+  // their entries are zapped (guard markers too), then free_pgd_range() runs
+  // per batch of VMAs less than PMD_SIZE apart, between floor (the end of the
+  // surviving VMA before them, or 0) and ceiling (the start of the next
+  // removed batch, else of the surviving VMA after them, else 0 = the top).
+  static void UnmapPageTables(AS& as, Vma* first, Vma* last);
+  // vma_adjust_trans_huge()/split_huge_leaf() (mm/huge_memory.c, 6.12): a
+  // VMA boundary set inside a huge PMD splits it.
+  static void SplitHugeAt(AS& as, uint64_t addr);
+  // thp_vma_allowable_order() at fault time + thp_vma_suitable_order() for a
+  // PMD-sized anonymous THP covering [haddr, haddr + 2 MiB).
+  static bool ThpFaultAllowed(const AS& as, const Vma* v, uint64_t haddr);
+  // The page tables' side of faulting [start, end) (within v) in, as
+  // handle_mm_fault() would for each page: a huge PMD where a THP may be
+  // mapped (do_huge_pmd_anonymous_page; a read fault maps the huge zero
+  // page, which deposits a table too), else PTEs (zero page on read faults of
+  // anonymous memory: present all the same).
+  static void FaultPages(AS& as, const Vma* v, uint64_t start, uint64_t end);
+  // Where v's file ends (v->end when the size is unknown or v has no file):
+  // faults at or above it SIGBUS.
+  static uint64_t FileEnd(const Vma* v);
+  // vma_needs_copy() (mm/memory.c, 6.12; the sticky guard flag on 6.19 and
+  // this 6.18-fc build).
+  static bool VmaNeedsCopy(const AS& as, const Vma* v);
+  // move_page_tables() (mm/mremap.c, 6.12) including try_realign_addr():
+  // src_start is the source VMA's start, dst_start the (possibly merged)
+  // destination VMA's start, both as they were when the move began.
+  static void MovePageTables(AS& as, uint64_t src_start, uint64_t old_addr, uint64_t dst_start,
+                             uint64_t new_addr, uint64_t len);
+
   // --- faults ---
   // anon_vma_prepare(): gives v an anon_vma, reusing a neighbour's where
   // find_mergeable_anon_vma() would.
   static void PrepareAnon(AS& as, Vma* v);
-  // What a populate (GUP) of v does to its anon state: write fault on private
-  // writable memory. Read faults create nothing.
-  // Returns -EFAULT for memory GUP cannot fault (PROT_NONE).
-  static int PopulateVma(AS& as, Vma* v);
+  // populate_vma_page_range() over [start, end) ∩ v: private writable memory
+  // is faulted for write (breaking CoW: anon_vma), the rest for read; every
+  // page becomes mapped. Returns -EFAULT for memory GUP cannot fault
+  // (PROT_NONE); VM_IO/VM_PFNMAP and VM_LOCKONFAULT VMAs are skipped.
+  static int PopulateVma(AS& as, Vma* v, uint64_t start = 0, uint64_t end = ~uint64_t{0});
   // __mm_populate(): stops at the first error unless ignore_errors.
   static int PopulateRange(AS& as, uint64_t start, uint64_t end, bool ignore_errors = true);
 

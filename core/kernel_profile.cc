@@ -9,13 +9,13 @@ namespace {
 // clang-format off
 // Columns: name, anon_vma_615_rule, copied_from_check, multi_vma_mremap,
 // mseal_rework, ksm_flags_before_merge, guard_regions, guard_sticky_flag,
-// vvar_vclock, thp_align_requires_no_file, pt_reclaim.
+// vvar_vclock, thp_align_requires_no_file, pt_reclaim, dontunmap_locked_drift.
 constexpr KernelProfile kProfiles[] = {
-    {"6.12",    false, false, false, false, false, false, false, false, false, false},
-    {"6.15",    true,  false, false, false, false, true,  false, true,  false, true},
-    {"6.17",    true,  false, true,  true,  true,  true,  false, true,  false, true},
-    {"6.18",    true,  true,  true,  true,  true,  true,  false, true,  true,  true},
-    {"6.18-fc", true,  true,  true,  true,  true,  true,  true,  true,  true,  true},
+    {"6.12",    false, false, false, false, false, false, false, false, false, false, false},
+    {"6.15",    true,  false, false, false, false, true,  false, true,  false, true,  false},
+    {"6.17",    true,  false, true,  true,  true,  true,  false, true,  false, true,  true},
+    {"6.18",    true,  true,  true,  true,  true,  true,  false, true,  true,  true,  true},
+    {"6.18-fc", true,  true,  true,  true,  true,  true,  true,  true,  true,  true,  true},
 };
 // clang-format on
 

@@ -35,6 +35,11 @@ struct KernelProfile {
   bool thp_align_requires_no_file;
   // CONFIG_PT_RECLAIM: MADV_DONTNEED frees empty PTE tables.
   bool pt_reclaim;
+  // The mremap rework (6.16/6.17; seen on 6.18): MREMAP_DONTUNMAP of part of
+  // an mlock()ed VMA no longer splits it first; VM_LOCKED is cleared on the
+  // whole old VMA without uncharging locked_vm, and the new range is charged:
+  // VmLck drifts above the locked VMAs. Off: 6.12's split-ahead, no drift.
+  bool dontunmap_locked_drift;
 };
 
 // The profiles we know, by name: "6.12", "6.15", "6.17", "6.18", "6.18-fc"

@@ -146,6 +146,8 @@ inline constexpr uint64_t kPageIsFile = 1 << 2;
 inline constexpr uint64_t kPageIsPresent = 1 << 3;
 inline constexpr uint64_t kPageIsSwapped = 1 << 4;
 inline constexpr uint64_t kPageIsPfnZero = 1 << 5;
+inline constexpr uint64_t kPageIsHuge = 1 << 6;   // a PMD (or hugetlb) leaf
+inline constexpr uint64_t kPageIsGuard = 1 << 8;  // a guard marker (6.15+; also "swapped")
 
 }  // namespace vmashadow::abi
 

@@ -640,6 +640,16 @@ size_t RenderVmFlags(uint64_t flags, char* buf, size_t cap) {
   return out.Finish();
 }
 
+size_t RenderVmFlagsLine(const Vma& v, char* buf, size_t cap) {
+  Sink out(buf, cap);
+  out.Put("VmFlags: ", 9);
+  char tmp[3 * 64 + 1];
+  const size_t n = RenderVmFlags(v.flags, tmp, sizeof(tmp));
+  out.Put(tmp, n);
+  out.Put('\n');
+  return out.Finish();
+}
+
 // The flags come from how the kernel creates each kind of mapping (6.18):
 // mmap's calc_vm_prot_bits + VM_MAY*, MAP_SHARED's VM_SHARED|VM_MAYSHARE (and
 // no VM_MAYWRITE/VM_SHARED for a read-only shared file mapping, which is the
@@ -825,6 +835,8 @@ bool ParseProcStat(const char* text, size_t len, ProcStat* out) {
     }
     while (p < end && *p != ' ' && *p != '\n') ++p;
     if (!digits) v = 0;
+    if (field == 26) out->start_code = v;
+    if (field == 27) out->end_code = v;
     if (field == 28) out->start_stack = v;
     if (field == 45) out->start_data = v;
     if (field == 46) out->end_data = v;

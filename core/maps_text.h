@@ -77,6 +77,13 @@ bool ParseVmFlags(const char* text, size_t len, uint64_t* flags);
 // Writes the VmFlags mnemonics of `flags` ("rd wr mr mw me ac ", with the
 // kernel's trailing space) into buf. Returns the length (>= cap: truncated).
 size_t RenderVmFlags(uint64_t flags, char* buf, size_t cap);
+// The whole smaps line for v, as show_smap_vma_flags() (fs/proc/task_mmu.c)
+// prints it: "VmFlags: rd wr mr mw me ac \n" (every set flag with a
+// mnemonic, in bit order, each followed by a space; "??" for bits the kernel
+// has no name for; nothing for the pkey bits, which smaps shows as
+// ProtectionKey). NUL-terminated when it fits; returns the length (>= cap:
+// truncated).
+size_t RenderVmFlagsLine(const Vma& v, char* buf, size_t cap);
 
 // The VmFlags (with the ProtectionKey) of the smaps block of the VMA that
 // starts at `start`. Returns 0, -ENOENT when there is none, -EINVAL when its
@@ -104,6 +111,8 @@ int SeedFromMaps(AddressSpace* as, const char* maps, size_t maps_len, const char
 
 // The fields of /proc/<pid>/stat the model needs (proc(5) numbering).
 struct ProcStat {
+  uint64_t start_code = 0;   // field 26 (mm->start_code: VmExe/VmLib)
+  uint64_t end_code = 0;     // field 27
   uint64_t start_stack = 0;  // field 28
   uint64_t start_data = 0;   // field 45
   uint64_t end_data = 0;     // field 46

@@ -84,7 +84,7 @@ Outcome AddressSpace::Protect(uint64_t start, uint64_t len, int prot, int pkey) 
       // A private VM_LOCKED VMA becoming writable is populated for write
       // (CoW broken up front), giving it an anon_vma.
       if ((oldflags & (kVmWrite | kVmShared | kVmLocked)) == kVmLocked && (newflags & kVmWrite)) {
-        (void)Impl::PopulateVma(*this, result);
+        (void)Impl::PopulateVma(*this, result, nstart, tmp);
       }
     }
     prev = result;
@@ -167,6 +167,8 @@ static int AdviseVma(AddressSpace& as, Vma* v, Vma** prev, uint64_t start, uint6
       if (v->flags & kVmLocked) return -EINVAL;
       if (v->file == nullptr) return -EINVAL;
       if (!((v->flags & kVmShared) && (v->flags & kVmMayWrite))) return -EACCES;
+      // The hole punch unmaps the pages (unmap_mapping_range: no PT reclaim).
+      Impl::Pt(as).Zap(start, end, /*drop_markers=*/false, /*reclaim=*/false);
       return 0;
     case kMadvWillneed:
     case kMadvCollapse:
@@ -185,6 +187,11 @@ static int AdviseVma(AddressSpace& as, Vma* v, Vma** prev, uint64_t start, uint6
         if (v->flags & forbidden) return -EINVAL;
       }
       if (advice == kMadvFree && !v->is_anonymous()) return -EINVAL;
+      // madvise_dontneed_single_vma() (6.18): zap_page_range_single_batched
+      // with details.reclaim_pt. MADV_FREE only marks pages lazily freeable.
+      if (advice != kMadvFree) {
+        Impl::Pt(as).Zap(start, end, /*drop_markers=*/false, as.profile().pt_reclaim);
+      }
       return 0;
     }
     case kMadvGuardInstall:
@@ -199,6 +206,9 @@ static int AdviseVma(AddressSpace& as, Vma* v, Vma** prev, uint64_t start, uint6
         // gets the sticky VM_MAYBE_GUARD, without a split.
         if (v->is_anonymous()) Impl::PrepareAnon(as, v);
         if (as.profile().guard_sticky_flag) v->flags |= kVmMaybeGuard;
+        Impl::Pt(as).InstallGuards(start, end);
+      } else {
+        Impl::Pt(as).RemoveGuards(start, end);
       }
       return 0;
     }
@@ -289,7 +299,9 @@ Outcome AddressSpace::Advise(uint64_t start, uint64_t len_in, int advice) {
         return Impl::Result(-EINVAL, range_start, end);
       }
       if (write && !(v->flags & kVmShared)) Impl::PrepareAnon(*this, v);
-      addr = v->end < end ? v->end : end;
+      const uint64_t piece_end = v->end < end ? v->end : end;
+      Impl::FaultPages(*this, v, addr, piece_end);
+      addr = piece_end;
     }
     return Impl::Result(0, range_start, end);
   }

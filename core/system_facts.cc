@@ -32,7 +32,42 @@ bool ParseCapEff(const char* text, size_t len, uint64_t* caps) {
   return false;
 }
 
+bool WordIs(const char* w, const char* lit) {
+  size_t i = 0;
+  while (lit[i] != '\0' && w[i] == lit[i]) ++i;
+  return lit[i] == '\0' && w[i] == '\0';
+}
+
 }  // namespace
+
+bool SelectedSysfsChoice(const char* text, char* out, size_t cap) {
+  if (text == nullptr || cap == 0) return false;
+  for (const char* p = text; *p != '\0'; ++p) {
+    if (*p != '[') continue;
+    size_t n = 0;
+    for (++p; *p != '\0' && *p != ']' && n + 1 < cap; ++p) out[n++] = *p;
+    out[n] = '\0';
+    return *p == ']';
+  }
+  return false;
+}
+
+ThpMode ThpModeFromSysfs(const char* enabled, const char* pmd_enabled) {
+  char global[16];
+  ThpMode mode = ThpMode::kNever;
+  if (SelectedSysfsChoice(enabled, global, sizeof(global))) {
+    if (WordIs(global, "always")) mode = ThpMode::kAlways;
+    if (WordIs(global, "madvise")) mode = ThpMode::kMadvise;
+  }
+  char per_size[16];
+  if (!SelectedSysfsChoice(pmd_enabled, per_size, sizeof(per_size))) return mode;
+  // thp_vma_allowable_orders(): the PMD order is allowed by its own
+  // "always"/"madvise", or by "inherit" when the global setting allows it.
+  if (WordIs(per_size, "always")) return ThpMode::kAlways;
+  if (WordIs(per_size, "madvise")) return ThpMode::kMadvise;
+  if (WordIs(per_size, "inherit")) return mode;
+  return ThpMode::kNever;
+}
 
 int MmParamsFromFacts(const SystemFacts& f, MmParams* out, ProcStat* stat) {
   MmParams p;
@@ -63,6 +98,12 @@ int MmParamsFromFacts(const SystemFacts& f, MmParams* out, ProcStat* stat) {
   p.start_data = st.start_data;
   p.end_data = st.end_data;
   p.mmap_base = InferMmapBase(f.maps, f.maps_len, st.start_stack);
+  p.paging_levels = f.la57 ? 5 : 4;
+  if (f.la57) p.task_size = 0x00fffffffffff000;  // TASK_SIZE_MAX with LA57
+  p.nx = f.nx;
+  p.thp = ThpModeFromSysfs(f.thp_enabled, f.thp_pmd_enabled);
+  if (f.thp_use_zero_page >= 0) p.thp_use_zero_page = f.thp_use_zero_page != 0;
+  p.thp_disabled = f.thp_disabled;
   if (p.mmap_base == 0) return -ENOENT;
   *out = p;
   if (stat != nullptr) *stat = st;

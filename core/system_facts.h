@@ -36,7 +36,24 @@ struct SystemFacts {
   size_t stat_len = 0;
   const char* maps = nullptr;  // /proc/self/maps text
   size_t maps_len = 0;
+  // Page tables. The sysfs texts are the files' contents ("always [madvise]
+  // never"), or nullptr when unreadable (THP is then taken as never).
+  const char* thp_enabled = nullptr;      // /sys/kernel/mm/transparent_hugepage/enabled
+  const char* thp_pmd_enabled = nullptr;  // .../hugepages-2048kB/enabled ("inherit" ...)
+  int64_t thp_use_zero_page = -1;         // .../use_zero_page; negative when unknown
+  bool la57 = false;                      // CPUID.7.0:ECX bit 16 (and the kernel uses it)
+  bool nx = true;                         // CPUID.80000001:EDX bit 20
+  bool thp_disabled = false;              // prctl(PR_GET_THP_DISABLE)
 };
+
+// The selected word of a sysfs choice file ("always [madvise] never" ->
+// "madvise"): writes it NUL-terminated into out; false when none is marked.
+bool SelectedSysfsChoice(const char* text, char* out, size_t cap);
+
+// The THP mode for anonymous PMD-sized faults from the two sysfs files
+// (hugepages-2048kB "inherit" defers to the global setting; a missing
+// per-size file means the global one decides).
+ThpMode ThpModeFromSysfs(const char* enabled, const char* pmd_enabled);
 
 // Fills *out (and *stat with the parsed /proc/self/stat). Returns 0, -EIO
 // when the stat text does not parse, -ENOENT when no maps line holds

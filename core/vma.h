@@ -111,6 +111,7 @@ struct File {
   bool fd_writable = false;            // the fd was opened for writing
   bool fd_append = false;              // O_APPEND
   bool noexec_mount = false;           // the file lives on a noexec mount
+  uint64_t size = 0;                   // bytes, when known (0: unknown): pages past EOF SIGBUS
   uint32_t refs = 0;                   // VMAs that point here
   mutable uint32_t validate_refs = 0;  // scratch for AddressSpace::Validate()
   File* next_file = nullptr;           // AddressSpace's list of live files

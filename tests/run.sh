@@ -62,7 +62,8 @@ print("python3 done:", m.tell(), "compressed bytes")'
     rc=${PIPESTATUS[0]}
     set -e
     # The kernel-oracle counts (ops, compares, placements, errnos, mismatches).
-    grep -h "^kernel-oracle total\|^kernel-oracle: \(PASS\|FAIL\)" "$build/meson-logs/testlog.txt" || true
+    grep -h "^kernel-oracle total\|^kernel-oracle: \(PASS\|FAIL\)\|^pagetable-oracle ops=\|^pagetable-oracle: \(PASS\|FAIL\)" \
+      "$build/meson-logs/testlog.txt" || true
     count() { grep -E "^$1: +[0-9]+" "$out" | awk '{print $2}' | head -n1; }
     ok=$(count Ok); fail=$(count Fail); timeout=$(count Timeout); skip=$(count Skipped)
     rm -f "$out"

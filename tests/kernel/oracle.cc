@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -45,6 +47,22 @@ char g_smaps[kSmapsCap];
 char g_misc[size_t{1} << 16];  // /proc/self/stat and status
 char g_flag_report[size_t{1} << 14];
 size_t g_flag_report_len = 0;
+
+// PAGEMAP_SCAN output, and the runs of mapped pages outside the protected
+// ranges (kernel and model) for CheckMm's presence comparison.
+struct Run {
+  uint64_t lo;
+  uint64_t hi;
+  bool huge;
+};
+constexpr size_t kMaxRegions = size_t{1} << 12;
+constexpr size_t kMaxRuns = size_t{1} << 14;
+abi::PageRegion g_regions[kMaxRegions];
+Run g_kruns[kMaxRuns];
+Run g_mruns[kMaxRuns];
+size_t g_nkruns = 0;
+size_t g_nmruns = 0;
+bool g_runs_overflow = false;
 
 alignas(Arena) unsigned char g_arena_storage[sizeof(Arena)];
 alignas(AddressSpace) unsigned char g_model_storage[sizeof(AddressSpace)];
@@ -80,6 +98,7 @@ struct SnapVma {
   bool fd_writable;
   bool fd_append;
   bool noexec_mount;
+  uint64_t size;
 };
 // The model when a resync starts, and the model before the step (taken while
 // the model still matched the kernel): a step the model got badly wrong can
@@ -265,10 +284,11 @@ KnownFile* FindKnownFile(uint32_t maj, uint32_t min, uint64_t inode) {
 
 // Fields of /proc/self/stat (1-based field numbers as in proc(5)).
 bool ReadStatFields(uint64_t* start_stack, uint64_t* start_data, uint64_t* end_data,
-                    uint64_t* start_brk) {
+                    uint64_t* start_brk, ProcStat* all = nullptr) {
   const int64_t n = ReadWholeFile("/proc/self/stat", g_misc, sizeof(g_misc));
   ProcStat st;
   if (n <= 0 || !ParseProcStat(g_misc, static_cast<size_t>(n), &st)) return false;
+  if (all != nullptr) *all = st;
   *start_stack = st.start_stack;
   *start_data = st.start_data;
   *end_data = st.end_data;
@@ -492,6 +512,24 @@ int Harness::ReadMmParams(const char* maps, size_t maps_len, MmParams* out) {
   f.stat_len = static_cast<size_t>(tn);
   f.maps = maps;
   f.maps_len = maps_len;
+  // Page tables: THP settings, LA57, NX, the THP prctl.
+  static char thp_enabled[128];
+  static char thp_pmd_enabled[128];
+  if (ReadWholeFile("/sys/kernel/mm/transparent_hugepage/enabled", thp_enabled,
+                    sizeof(thp_enabled)) > 0) {
+    f.thp_enabled = thp_enabled;
+  }
+  if (ReadWholeFile("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled", thp_pmd_enabled,
+                    sizeof(thp_pmd_enabled)) > 0) {
+    f.thp_pmd_enabled = thp_pmd_enabled;
+  }
+  f.thp_use_zero_page = ReadSysctl("/sys/kernel/mm/transparent_hugepage/use_zero_page");
+  // The kernel clears the la57 CPU flag when it does not use 5-level paging.
+  static char cpuinfo[size_t{1} << 18];
+  const int64_t cn = ReadWholeFile("/proc/cpuinfo", cpuinfo, sizeof(cpuinfo));
+  f.la57 = cn > 0 && (strstr(cpuinfo, " la57 ") != nullptr || strstr(cpuinfo, " la57\n"));
+  f.nx = __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) && (edx & (1u << 20)) != 0;
+  f.thp_disabled = prctl(42 /* PR_GET_THP_DISABLE */, 0, 0, 0, 0) == 1;
   return MmParamsFromFacts(f, out, nullptr);
 }
 
@@ -644,6 +682,7 @@ void Harness::Snapshot(bool pre_step) {
       s.fd_writable = f->fd_writable;
       s.fd_append = f->fd_append;
       s.noexec_mount = f->noexec_mount;
+      s.size = f->size;
     }
   }
 }
@@ -739,6 +778,7 @@ int Harness::SeedFromText(const char* maps, size_t maps_len, const char* smaps, 
         d.writable = snap->fd_writable;
         d.append = snap->fd_append;
         d.noexec_mount = snap->noexec_mount;
+        d.size = snap->size;
       } else if (reg != nullptr) {
         d.id = reg->id;
         d.kind = reg->kind;
@@ -747,6 +787,7 @@ int Harness::SeedFromText(const char* maps, size_t maps_len, const char* smaps, 
         d.writable = reg->writable;
         d.append = reg->append;
         d.noexec_mount = reg->noexec_mount;
+        d.size = reg->size;
       } else if (KnownFile* k = FindKnownFile(l.dev_major, l.dev_minor, l.inode)) {
         d.id = k->id;
         d.kind = k->kind;
@@ -804,10 +845,12 @@ int Harness::SeedFromText(const char* maps, size_t maps_len, const char* smaps, 
     }
   }
   uint64_t start_stack = 0, start_data = 0, end_data = 0, start_brk = 0;
-  if (!ReadStatFields(&start_stack, &start_data, &end_data, &start_brk)) {
+  ProcStat st;
+  if (!ReadStatFields(&start_stack, &start_data, &end_data, &start_brk, &st)) {
     w.Str("kernel-oracle: cannot parse /proc/self/stat\n");
     return -EIO;
   }
+  model_->SetCodeRange(st.start_code, st.end_code);
   start_stack_ = start_stack;
   const uint64_t brk = static_cast<uint64_t>(syscall(SYS_brk, 0));
   model_->SetBrkState(start_brk, brk);
@@ -1025,7 +1068,15 @@ bool Harness::CompareFlags() {
     const uint64_t kf = e.flags & kShownFlags;
     const bool flags_bad = mf != kf;
     const bool anon_bad = !(v->flags & kVmShared) && e.anon_kb > 0 && v->anon.anon_vma == 0;
-    if (!flags_bad && !anon_bad) continue;
+    // The whole line, byte for byte, as RenderVmFlagsLine() prints it.
+    char line[256];
+    const size_t ln = RenderVmFlagsLine(*v, line, sizeof(line));
+    ++counters().vmflags_line_compares;
+    const bool line_bad = ln != 9 + e.flags_len + 1 || ln >= sizeof(line) ||
+                          memcmp(line, "VmFlags: ", 9) != 0 ||
+                          memcmp(line + 9, e.flags_text, e.flags_len) != 0 || line[ln - 1] != '\n';
+    if (line_bad) ++counters().vmflags_line_mismatches;
+    if (!flags_bad && !anon_bad && !line_bad) continue;
     ok = false;
     if (++shown > 8) continue;
     add_str("    ");
@@ -1042,6 +1093,12 @@ bool Harness::CompareFlags() {
       add(e.flags_text, e.flags_len);
       add_str("\"");
       if (!e.flags_complete) add_str(" (kernel shows a mnemonic ParseVmFlags does not know)");
+    } else if (line_bad) {
+      add_str(" VmFlags line differs: model \"");
+      add(line, ln > 0 && ln < sizeof(line) ? ln - 1 : 0);
+      add_str("\" kernel \"VmFlags: ");
+      add(e.flags_text, e.flags_len);
+      add_str("\"");
     }
     if (anon_bad) {
       add_str(" model has no anon_vma but the kernel shows ");
@@ -1247,7 +1304,361 @@ bool Harness::End(bool check_flags) {
   ++step_;
   ++counters().ops;
   const bool due = check_flags || (options_.flags_every != 0 && step_ % options_.flags_every == 0);
-  return Compare(due, nullptr);
+  const bool ok = Compare(due, nullptr);
+  if (!options_.check_mm) return ok;
+  return CheckMm(options_.check_presence) && ok;
+}
+
+// ---------------------------------------------------------------------------
+// Page tables and mm counters.
+
+namespace {
+
+// The number after "key" at the start of a line of status text, in kB.
+bool StatusField(const char* text, size_t len, const char* key, uint64_t* out) {
+  const size_t klen = strlen(key);
+  for (size_t i = 0; i + klen <= len; ++i) {
+    if ((i != 0 && text[i - 1] != '\n') || memcmp(text + i, key, klen) != 0) continue;
+    const char* p = text + i + klen;
+    const char* end = text + len;
+    while (p < end && (*p == ' ' || *p == '\t')) ++p;
+    return ParseDec(p, end, out);
+  }
+  return false;
+}
+
+bool SameStatus(const StatusCounters& a, const StatusCounters& b) {
+  return a.vm_size_kb == b.vm_size_kb && a.vm_lck_kb == b.vm_lck_kb &&
+         a.vm_data_kb == b.vm_data_kb && a.vm_stk_kb == b.vm_stk_kb && a.vm_exe_kb == b.vm_exe_kb &&
+         a.vm_lib_kb == b.vm_lib_kb && a.vm_pte_kb == b.vm_pte_kb;
+}
+
+void AddRun(Run* runs, size_t* n, uint64_t lo, uint64_t hi, bool huge) {
+  if (*n > 0 && runs[*n - 1].hi == lo && runs[*n - 1].huge == huge) {
+    runs[*n - 1].hi = hi;
+    return;
+  }
+  if (*n == kMaxRuns) {
+    g_runs_overflow = true;
+    return;
+  }
+  runs[(*n)++] = Run{lo, hi, huge};
+}
+
+// Writes every page of a static buffer once, so that later use of it never
+// faults in a page (or a page table) behind the comparison's back.
+void Prefault(void* p, size_t n) {
+  volatile char* c = static_cast<volatile char*>(p);
+  for (size_t i = 0; i < n; i += kPageSize) c[i] = c[i];
+  if (n > 0) c[n - 1] = c[n - 1];
+}
+
+}  // namespace
+
+int Harness::ReadStatus(StatusCounters* out) {
+  const int64_t n = ReadWholeFile("/proc/self/status", g_misc, sizeof(g_misc));
+  if (n <= 0) return n < 0 ? static_cast<int>(n) : -EIO;
+  const size_t len = static_cast<size_t>(n);
+  StatusCounters s;
+  const bool ok = StatusField(g_misc, len, "VmSize:", &s.vm_size_kb) &&
+                  StatusField(g_misc, len, "VmLck:", &s.vm_lck_kb) &&
+                  StatusField(g_misc, len, "VmData:", &s.vm_data_kb) &&
+                  StatusField(g_misc, len, "VmStk:", &s.vm_stk_kb) &&
+                  StatusField(g_misc, len, "VmExe:", &s.vm_exe_kb) &&
+                  StatusField(g_misc, len, "VmLib:", &s.vm_lib_kb) &&
+                  StatusField(g_misc, len, "VmPTE:", &s.vm_pte_kb);
+  if (!ok) return -EPROTO;
+  *out = s;
+  return 0;
+}
+
+template <typename F>
+int Harness::ScanPagemap(uint64_t start, uint64_t end, F&& f) {
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  int err = 0;
+  while (start < end) {
+    abi::PmScanArg a;
+    memset(&a, 0, sizeof(a));
+    a.size = sizeof(a);
+    a.start = start;
+    a.end = end;
+    a.vec = reinterpret_cast<uint64_t>(g_regions);
+    a.vec_len = kMaxRegions;
+    const uint64_t guard = scan_guard_ ? abi::kPageIsGuard : 0;
+    a.category_anyof_mask = abi::kPageIsPresent | abi::kPageIsSwapped | guard;
+    a.return_mask = abi::kPageIsPresent | abi::kPageIsSwapped | abi::kPageIsHuge | guard;
+    const int n = ioctl(fd, abi::kPagemapScanIoctl, &a);
+    if (n < 0) {
+      if (errno == EINVAL && scan_guard_) {
+        scan_guard_ = false;  // before 6.15: no PAGE_IS_GUARD
+        continue;
+      }
+      err = -errno;
+      break;
+    }
+    for (int i = 0; i < n; ++i) f(g_regions[i]);
+    if (a.walk_end <= start) break;
+    start = a.walk_end;
+  }
+  close(fd);
+  return err;
+}
+
+int64_t Harness::SeedPageTables() {
+  Prefault(g_regions, sizeof(g_regions));
+  Prefault(g_kruns, sizeof(g_kruns));
+  Prefault(g_mruns, sizeof(g_mruns));
+  Prefault(g_misc, sizeof(g_misc));
+  Prefault(g_kmaps, sizeof(g_kmaps));
+  Prefault(g_mmaps, sizeof(g_mmaps));
+  Prefault(g_smaps, sizeof(g_smaps));
+  Prefault(g_flag_report, sizeof(g_flag_report));
+  ++counters().pt_calibrations;
+  StatusCounters before, after;
+  int err = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    err = ReadStatus(&before);
+    if (err != 0) return err;
+    model_->ClearPageTables();
+    err = ScanPagemap(0, params_.task_size, [this](const abi::PageRegion& r) {
+      if (r.categories & abi::kPageIsGuard) {
+        (void)model_->LearnGuards(r.start, r.end);
+      } else {
+        (void)model_->LearnPresent(r.start, r.end, (r.categories & abi::kPageIsHuge) != 0);
+      }
+    });
+    if (err != 0) return err;
+    err = ReadStatus(&after);
+    if (err != 0) return err;
+    if (SameStatus(before, after)) break;
+  }
+  kstatus_ = after;
+  // locked_vm the kernel holds beyond the VM_LOCKED VMAs (a 6.18
+  // MREMAP_DONTUNMAP quirk; see AddressSpace::locked_vm_drift()).
+  const uint64_t locked = model_->mm_counters().locked_vm - model_->locked_vm_drift();
+  const uint64_t klocked = after.vm_lck_kb / 4;
+  model_->set_locked_vm_drift(klocked > locked ? klocked - locked : 0);
+  return model_->CalibratePageTables(after.vm_pte_kb);
+}
+
+void Harness::AfterForkChild(uint64_t parent_unlocated) {
+  if (parent_unlocated != 0) calibrate_next_ = true;
+}
+
+bool Harness::ComparePresence() {
+  // Model runs over the complement of the protected ranges.
+  g_nmruns = 0;
+  const uint64_t top = params_.task_size;
+  uint64_t from = 0;
+  for (int i = 0; i <= nprotected_; ++i) {
+    const uint64_t to = i < nprotected_ ? protected_[i][0] : top;
+    uint64_t a = from;
+    uint64_t lo = 0, hi = 0;
+    bool huge = false;
+    while (a < to && model_->page_tables().NextMappedRun(a, to, &lo, &hi, &huge)) {
+      AddRun(g_mruns, &g_nmruns, lo, hi, huge);
+      a = hi;
+    }
+    if (i < nprotected_) from = protected_[i][1];
+  }
+  if (g_nmruns != g_nkruns) return false;
+  for (size_t i = 0; i < g_nkruns; ++i) {
+    if (g_kruns[i].lo != g_mruns[i].lo || g_kruns[i].hi != g_mruns[i].hi ||
+        g_kruns[i].huge != g_mruns[i].huge) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Harness::LearnProtected() {
+  for (int i = 0; i < nprotected_; ++i) {
+    const uint64_t s = PageDown(protected_[i][0]);
+    uint64_t e = PageAlign(protected_[i][1]);
+    if (e > params_.task_size) e = params_.task_size;
+    if (s < e) (void)model_->LearnNotPresent(s, e);
+  }
+}
+
+bool Harness::CheckMm(bool presence) {
+  Counters& c = counters();
+  const uint64_t t0 = NowNs();
+  StatusCounters before, after;
+  int err = 0;
+  g_runs_overflow = false;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    err = ReadStatus(&before);
+    if (err != 0) break;
+    LearnProtected();
+    g_nkruns = 0;
+    err = ScanPagemap(0, params_.task_size, [this, presence](const abi::PageRegion& r) {
+      const bool guard = (r.categories & abi::kPageIsGuard) != 0;
+      const bool huge = (r.categories & abi::kPageIsHuge) != 0;
+      // Split the run at the protected ranges: learn inside, collect outside.
+      uint64_t a = r.start;
+      while (a < r.end) {
+        int lo = 0, hi = nprotected_;
+        while (lo < hi) {
+          const int mid = (lo + hi) / 2;
+          if (protected_[mid][1] <= a) {
+            lo = mid + 1;
+          } else {
+            hi = mid;
+          }
+        }
+        if (lo < nprotected_ && protected_[lo][0] <= a) {
+          const uint64_t e = protected_[lo][1] < r.end ? protected_[lo][1] : r.end;
+          if (guard) {
+            (void)model_->LearnGuards(a, e);
+          } else {
+            (void)model_->LearnPresent(a, e, huge);
+          }
+          a = e;
+        } else {
+          const uint64_t next_prot = lo < nprotected_ ? protected_[lo][0] : ~uint64_t{0};
+          const uint64_t e = next_prot < r.end ? next_prot : r.end;
+          if (presence && !guard) AddRun(g_kruns, &g_nkruns, a, e, huge);
+          // Whether a file fault maps a PMD-sized folio depends on the page
+          // cache (readahead of VM_HUGEPAGE mappings): learnt, not predicted.
+          if (huge && !guard) {
+            const Vma* v = model_->FindVma(a);
+            if (v != nullptr && v->start <= a && !v->is_anonymous() &&
+                model_->WalkPage(a).pmd != PmdKind::kHuge) {
+              (void)model_->LearnPresent(a, e, true);
+              ++counters().file_thp_learnt;
+            }
+          }
+          a = e;
+        }
+      }
+    });
+    if (err != 0) break;
+    err = ReadStatus(&after);
+    if (err != 0 || SameStatus(before, after)) break;
+  }
+  c.ns_mm += NowNs() - t0;
+  if (err != 0) {
+    Writer w(options_.out_fd);
+    w.Str("kernel-oracle: cannot read status/pagemap: ").Ret(err).Ch('\n');
+    ++c.mismatches;
+    return false;
+  }
+  kstatus_ = after;
+  if (calibrate_next_) {
+    calibrate_next_ = false;
+    ++c.pt_calibrations;
+    (void)model_->CalibratePageTables(after.vm_pte_kb);
+  }
+  const StatusCounters m = model_->PredictStatus();
+  if (model_->page_tables().counts().deposited != 0) ++c.thp_steps;
+  ++c.pagetable_compares;
+  ++c.counter_compares;
+  const bool pte_ok = m.vm_pte_kb == after.vm_pte_kb;
+  StatusCounters m_no_pte = m;
+  m_no_pte.vm_pte_kb = after.vm_pte_kb;
+  const bool counters_ok = SameStatus(m_no_pte, after);
+  bool presence_ok = true;
+  if (presence) {
+    ++c.presence_compares;
+    presence_ok = !g_runs_overflow && ComparePresence();
+  }
+  last_mm_step_ = cur_.index;
+  if (pte_ok && counters_ok && presence_ok) return true;
+  ++c.mismatches;
+  if (!pte_ok) ++c.pagetable_mismatches;
+  if (!counters_ok) ++c.counter_mismatches;
+  if (!presence_ok) ++c.presence_mismatches;
+  ReportMm(m, counters_ok && pte_ok, presence_ok);
+  if (!pte_ok) {
+    // Resynchronise: the page tables from pagemap everywhere, recalibrated
+    // (ghost tables the model knew become unlocated).
+    const int64_t r = SeedPageTables();
+    if (options_.verbose) {
+      Writer w(options_.out_fd);
+      w.Str("  page tables reseeded from pagemap (unlocated ").Dec(r).Str(")\n");
+    }
+  } else if (!presence_ok) {
+    // Only presence differs (fault-around, say): take the kernel's, keep
+    // the tables.
+    uint64_t from = 0;
+    for (int i = 0; i <= nprotected_; ++i) {
+      const uint64_t to = i < nprotected_ ? PageDown(protected_[i][0]) : params_.task_size;
+      if (from < to) (void)model_->LearnNotPresent(from, to);
+      if (i < nprotected_) from = PageAlign(protected_[i][1]);
+    }
+    for (size_t i = 0; i < g_nkruns; ++i) {
+      (void)model_->LearnPresent(g_kruns[i].lo, g_kruns[i].hi, g_kruns[i].huge);
+    }
+  }
+  return false;
+}
+
+void Harness::ReportMm(const StatusCounters& m, bool counters_ok, bool presence_ok) {
+  if (!ReportAllowed()) return;
+  Writer w(options_.out_fd);
+  ReportHeader(w, !counters_ok ? "mm counters differ (/proc/self/status)"
+                               : "page presence differs (pagemap)");
+  w.Str("  last steps (oldest first):\n");
+  PrintOpLog(w, 12);
+  const StatusCounters& k = kstatus_;
+  struct Line {
+    const char* name;
+    uint64_t model;
+    uint64_t kernel;
+  };
+  const Line lines[] = {
+      {"VmSize", m.vm_size_kb, k.vm_size_kb}, {"VmLck", m.vm_lck_kb, k.vm_lck_kb},
+      {"VmData", m.vm_data_kb, k.vm_data_kb}, {"VmStk", m.vm_stk_kb, k.vm_stk_kb},
+      {"VmExe", m.vm_exe_kb, k.vm_exe_kb},    {"VmLib", m.vm_lib_kb, k.vm_lib_kb},
+      {"VmPTE", m.vm_pte_kb, k.vm_pte_kb},
+  };
+  for (const Line& l : lines) {
+    w.Str("    ").Str(l.name).Str(": model ").Udec(l.model).Str(" kB, kernel ").Udec(l.kernel);
+    w.Str(" kB").Str(l.model != l.kernel ? "  <-- differs" : "").Ch('\n');
+  }
+  const PageTableCounts& pc = model_->page_tables().counts();
+  w.Str("    model tables: pte ").Udec(pc.pte_tables).Str(" (deposited ").Udec(pc.deposited);
+  w.Str(") pmd ").Udec(pc.pmd_tables).Str(" pud ").Udec(pc.pud_tables);
+  w.Str(" unlocated ").Udec(pc.unlocated).Str(" leaked ").Udec(pc.leaked);
+  w.Str("; previous mm check passed at step ").Udec(last_mm_step_).Ch('\n');
+  if (!presence_ok) {
+    size_t i = 0;
+    while (i < g_nkruns && i < g_nmruns && g_kruns[i].lo == g_mruns[i].lo &&
+           g_kruns[i].hi == g_mruns[i].hi && g_kruns[i].huge == g_mruns[i].huge) {
+      ++i;
+    }
+    w.Str("    mapped runs outside the harness's memory: model ").Udec(g_nmruns);
+    w.Str(", kernel ").Udec(g_nkruns).Str(g_runs_overflow ? " (overflow)" : "");
+    w.Str("; first difference:\n");
+    for (size_t k2 = i; k2 < i + 3; ++k2) {
+      if (k2 < g_nmruns) {
+        w.Str("      model  ").Hex(g_mruns[k2].lo).Ch('-').Hex(g_mruns[k2].hi);
+        w.Str(g_mruns[k2].huge ? " huge\n" : "\n");
+      }
+      if (k2 < g_nkruns) {
+        w.Str("      kernel ").Hex(g_kruns[k2].lo).Ch('-').Hex(g_kruns[k2].hi);
+        w.Str(g_kruns[k2].huge ? " huge\n" : "\n");
+      }
+    }
+  }
+}
+
+bool Harness::CheckVmFlagsLines() {
+  const uint64_t before = counters().vmflags_line_mismatches;
+  ReadKernelMaps();
+  const bool ok = CompareFlags();
+  if (!ok || counters().vmflags_line_mismatches != before) {
+    ++counters().mismatches;
+    ++counters().flags_mismatches;
+    if (ReportAllowed()) {
+      Writer w(options_.out_fd);
+      ReportHeader(w, "VmFlags lines differ");
+      w.Mem(g_flag_report, g_flag_report_len);
+    }
+    return false;
+  }
+  return true;
 }
 
 void Harness::PrintSummary(Writer& w, const char* label, uint64_t seed, const Counters& c) {
@@ -1264,10 +1675,23 @@ void Harness::PrintSummary(Writer& w, const char* label, uint64_t seed, const Co
   w.Str(" resyncs=").Udec(c.resyncs);
   w.Str(" time_ms(maps/smaps/model)=").Udec(c.ns_kernel_maps / 1000000).Ch('/');
   w.Udec(c.ns_smaps / 1000000).Ch('/').Udec(c.ns_render / 1000000);
+  if (c.pagetable_compares != 0 || c.vmflags_line_compares != 0) {
+    w.Str(" pagetable_compares=").Udec(c.pagetable_compares);
+    w.Str(" counter_compares=").Udec(c.counter_compares);
+    w.Str(" presence_compares=").Udec(c.presence_compares);
+    w.Str(" vmflags_line_compares=").Udec(c.vmflags_line_compares);
+    w.Str(" pt_calibrations=").Udec(c.pt_calibrations);
+    w.Str(" thp_steps=").Udec(c.thp_steps);
+    if (c.file_thp_learnt != 0) w.Str(" file_thp_learnt=").Udec(c.file_thp_learnt);
+    w.Str(" time_ms(mm)=").Udec(c.ns_mm / 1000000);
+  }
   w.Str(" mismatches=").Udec(c.mismatches);
   if (c.mismatches != 0) {
     w.Str(" (results ").Udec(c.result_mismatches).Str(", maps ").Udec(c.maps_mismatches);
     w.Str(", flags ").Udec(c.flags_mismatches).Str(", validate ").Udec(c.validate_failures);
+    w.Str(", vmpte ").Udec(c.pagetable_mismatches).Str(", counters ");
+    w.Udec(c.counter_mismatches).Str(", presence ").Udec(c.presence_mismatches);
+    w.Str(", vmflags lines ").Udec(c.vmflags_line_mismatches);
     w.Ch(')');
   }
   w.Ch('\n');

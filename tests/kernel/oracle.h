@@ -114,7 +114,20 @@ struct Counters {
   uint64_t ns_kernel_maps = 0;  // time reading /proc/self/maps
   uint64_t ns_smaps = 0;        // time reading /proc/self/smaps
   uint64_t ns_render = 0;       // time rendering and validating the model
-  uint64_t done = 0;            // the run reached its end
+  // Page tables and mm counters (CheckMm, CheckVmFlagsLines).
+  uint64_t pagetable_compares = 0;     // VmPTE comparisons
+  uint64_t counter_compares = 0;       // VmSize/VmLck/VmData/VmStk/VmExe/VmLib comparisons
+  uint64_t presence_compares = 0;      // pagemap comparisons outside the harness's memory
+  uint64_t vmflags_line_compares = 0;  // smaps VmFlags lines compared byte for byte
+  uint64_t pagetable_mismatches = 0;   // (each also counted in mismatches)
+  uint64_t counter_mismatches = 0;
+  uint64_t presence_mismatches = 0;
+  uint64_t vmflags_line_mismatches = 0;
+  uint64_t pt_calibrations = 0;  // page tables reseeded from pagemap + VmPTE
+  uint64_t file_thp_learnt = 0;  // PMD-mapped file folios learnt (page cache state)
+  uint64_t thp_steps = 0;        // mm checks with a THP (huge PMD) in the model
+  uint64_t ns_mm = 0;            // time reading status/pagemap and learning
+  uint64_t done = 0;             // the run reached its end
 };
 
 // ---------------------------------------------------------------------------
@@ -151,6 +164,9 @@ class Harness {
     int out_fd = 1;
     Counters* counters = nullptr;  // required; may be shared memory
     unsigned watchdog_sec = 60;    // a step taking longer is a hang (0: off)
+    // End() also runs CheckMm() (needs SeedPageTables() after seeding).
+    bool check_mm = false;
+    bool check_presence = false;  // ... with the presence comparison
   };
 
   // The model lives in [arena, arena+arena_size), which the caller mapped
@@ -215,6 +231,38 @@ class Harness {
   // when everything matched.
   bool End(bool check_flags = false);
 
+  // --- page tables and mm counters ---
+  //
+  // Presence is learnt from pagemap (PAGEMAP_SCAN) only inside the protected
+  // ranges (the harness's own memory, the stack area: activity the test does
+  // not script); everything else the model must predict itself, so VmPTE
+  // checks its allocation and free rules.
+
+  // Seeds the model's page tables: learns every mapped run in the protected
+  // ranges (elsewhere too: nothing else exists yet) and calibrates with
+  // VmPTE (AddressSpace::CalibratePageTables). Also sets start_code/end_code.
+  // Returns the unlocated table count, or -errno.
+  int64_t SeedPageTables();
+  // After a step: learns presence in the protected ranges, then compares
+  // VmSize, VmLck, VmData, VmStk, VmExe, VmLib and VmPTE of
+  // /proc/self/status with the model's PredictStatus(), and, when
+  // `presence`, the mapped pages outside the protected ranges with pagemap.
+  // A difference is reported (step log, both values, the model's tables),
+  // counted as a mismatch, and the page tables are reseeded. True when all
+  // matched.
+  bool CheckMm(bool presence);
+  // Every VMA's smaps "VmFlags:" line against RenderVmFlagsLine(), byte for
+  // byte (the maps must already match). True when all matched.
+  bool CheckVmFlagsLines();
+  // After ForkChild() in the child: the unlocated tables of the parent may
+  // or may not have been copied, so when there were any the child's baseline
+  // is recalibrated from its VmPTE (counted in pt_calibrations).
+  void AfterForkChild(uint64_t parent_unlocated);
+  // The last values CheckMm() read from /proc/self/status (kB).
+  const StatusCounters& kernel_status() const { return kstatus_; }
+  // Reads VmSize...VmPTE from /proc/self/status. 0 or -errno.
+  static int ReadStatus(StatusCounters* out);
+
   // The step in progress (or the last one).
   const OpRecord& current() const { return cur_; }
   // The kernel's result recorded by the current step's Result().
@@ -266,6 +314,13 @@ class Harness {
   void ReportHeader(Writer& w, const char* what);
   void ReportMapsDiff(Writer& w) const;
   bool ReportAllowed();
+  // Runs PAGEMAP_SCAN over [start, end): calls back with each run of mapped
+  // (present/swapped, huge) or guard pages. -errno on failure.
+  template <typename F>
+  int ScanPagemap(uint64_t start, uint64_t end, F&& f);
+  void LearnProtected();
+  void ReportMm(const StatusCounters& model, bool counters_ok, bool presence_ok);
+  bool ComparePresence();
 
   Options options_;
   Arena* arena_ = nullptr;
@@ -299,6 +354,10 @@ class Harness {
   uint64_t last_resync_step_ = 0;
   uint64_t last_flags_step_ = 0;
   bool pre_snap_valid_ = false;  // the pre-step snapshot is of the current model
+  StatusCounters kstatus_;
+  bool scan_guard_ = true;  // PAGEMAP_SCAN knows PAGE_IS_GUARD (6.15+)
+  uint64_t last_mm_step_ = 0;
+  bool calibrate_next_ = false;
 };
 
 }  // namespace vmashadow::oracle

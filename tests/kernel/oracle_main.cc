@@ -84,6 +84,8 @@ struct Options {
   uint32_t skip = 0;
   uint64_t watchdog = 60;
   bool selftest = false;  // kSkip* bits: kinds of steps left out (to narrow a failure down)
+  bool mm = true;         // compare VmPTE and the status counters after every step
+  bool presence = false;  // ... and the mapped pages of the test's memory with pagemap
 };
 
 // Kinds of steps --skip can leave out.
@@ -95,13 +97,13 @@ constexpr SkipName kSkipNames[] = {
     {"anon", 1u << 0},     {"shmem", 1u << 1},    {"file", 1u << 2},   {"munmap", 1u << 3},
     {"mprotect", 1u << 4}, {"pkey", 1u << 5},     {"mremap", 1u << 6}, {"madvise", 1u << 7},
     {"mlock", 1u << 8},    {"mlockall", 1u << 9}, {"mseal", 1u << 10}, {"brk", 1u << 11},
-    {"touch", 1u << 12},   {"invalid", 1u << 13},
+    {"touch", 1u << 12},   {"invalid", 1u << 13}, {"thp", 1u << 14},
 };
 constexpr uint32_t kSkipAnon = 1u << 0, kSkipShmem = 1u << 1, kSkipFile = 1u << 2,
                    kSkipMunmap = 1u << 3, kSkipMprotect = 1u << 4, kSkipPkey = 1u << 5,
                    kSkipMremap = 1u << 6, kSkipMadvise = 1u << 7, kSkipMlock = 1u << 8,
                    kSkipMlockall = 1u << 9, kSkipMseal = 1u << 10, kSkipBrk = 1u << 11,
-                   kSkipTouch = 1u << 12, kSkipInvalid = 1u << 13;
+                   kSkipTouch = 1u << 12, kSkipInvalid = 1u << 13, kSkipThp = 1u << 14;
 
 bool ParseSkip(const char* v, uint32_t* out) {
   while (*v) {
@@ -332,6 +334,7 @@ class Driver {
   void OpMseal();
   void OpBrk();
   void OpTouch();
+  void OpThp();
   void OpUnlink();
   void OpCleanup();
   void DoFork();
@@ -408,6 +411,7 @@ int Driver::OpenSlot(const char* path, int flags, FileDesc* desc, const char* la
   struct statfs sf;
   if (fstatfs(fd, &sf) == 0) desc->noexec_mount = (sf.f_flags & ST_NOEXEC) != 0;
   desc->path = path;
+  desc->size = static_cast<uint64_t>(st.st_size);  // the files keep their size
   FileSlot& s = slots_[nslots_++];
   s.fd = fd;
   s.desc = desc;
@@ -540,6 +544,7 @@ int Driver::SetupFiles() {
     d.deleted = true;
     d.readable = true;
     d.writable = true;
+    d.size = kFileBytes;
     d.path = "/memfd:vmashadow-oracle";
     FileSlot& s = slots_[nslots_++];
     s.fd = mfd;
@@ -1484,6 +1489,40 @@ void Driver::OpTouch() {
   h_.End(false);
 }
 
+// THP: a kernel-placed anonymous mapping of whole 2 MiB units (the THP
+// aligner places it aligned), MADV_HUGEPAGE on one unit, a fault in it (a
+// huge PMD with a deposited table, or the huge zero page on a read). Later
+// steps then split, move, zap, copy and unmap it.
+void Driver::OpThp() {
+  const uint64_t len = (1 + rng_.Below(3)) * 512 * kPg;
+  if (PopulatesAll()) return;
+  int flags = a::kMapPrivate | a::kMapAnonymous;
+  if (rng_.Chance(30)) flags |= a::kMapNoreserve;
+  MmapCommon(0, len, a::kProtRead | a::kProtWrite, flags, nullptr, 0, false, "thp");
+  const int64_t r = h_.last_kernel_ret();
+  if (r < 0) return;
+  const uint64_t base = static_cast<uint64_t>(r);
+  const uint64_t unit =
+      ((base + kPmdSize - 1) & ~(kPmdSize - 1)) + rng_.Below(len / kPmdSize) * kPmdSize;
+  if (unit + kPmdSize > base + len || !Safe(unit, kPmdSize)) return;
+  h_.Begin("madvise", {unit, kPmdSize, static_cast<uint64_t>(a::kMadvHugepage)});
+  h_.Note("thp");
+  const int64_t kr = Sys(SYS_madvise, unit, kPmdSize, static_cast<uint64_t>(a::kMadvHugepage));
+  h_.Result(kr, model().Advise(unit, kPmdSize, a::kMadvHugepage));
+  h_.End(FlagsDue(kr == 0));
+  const uint64_t addr = unit + rng_.Below(512) * kPg;
+  const bool write = rng_.Chance(70);
+  if (Guarded(addr, addr + 1)) return;
+  h_.Begin(write ? "touch_write" : "touch_read", {addr});
+  h_.Note("thp");
+  const int64_t tr = KernelTouch(addr, write);
+  const Outcome o = model().Touch(addr, write);
+  ++counters().touches;
+  if (tr != 0) ++counters().touch_faults;
+  h_.Result(tr, o);
+  h_.End(false);
+}
+
 void Driver::OpUnlink() {
   h_.Begin("unlink", {inode_a_});
   h_.Note(path_a_);
@@ -1521,6 +1560,7 @@ void Driver::OpCleanup() {
 }
 
 void Driver::DoFork() {
+  const uint64_t unlocated = model().page_tables().counts().unlocated;
   h_.Begin("fork", {});
   const pid_t pid = fork();
   if (pid < 0) {
@@ -1542,6 +1582,7 @@ void Driver::DoFork() {
   }
   model().ForkChild();
   h_.NoteForkChild();
+  h_.AfterForkChild(unlocated);
   lockall_future_ = 0;
   h_.SetLockAllFuture(0);
   ++counters().forks;
@@ -1642,8 +1683,10 @@ void Driver::Step() {
     if (!(skip & kSkipMseal)) OpMseal();
   } else if (r < 764) {
     if (!(skip & kSkipBrk)) OpBrk();
-  } else if (r < 994) {
+  } else if (r < 984) {
     if (!(skip & kSkipTouch)) OpTouch();
+  } else if (r < 994) {
+    if (!(skip & kSkipThp)) OpThp();
   } else {
     OpCleanup();
   }
@@ -1677,6 +1720,14 @@ int Driver::Prepare() {
   g_harness = &h_;
   h_.InstallWatchdog();
   if (h_.SeedFromSelf(/*fork_child=*/true) != 0) return 1;
+  if (opt_.mm) {
+    const int64_t unlocated = h_.SeedPageTables();
+    if (unlocated < 0 && unlocated > -4096) {
+      w.Str("kernel-oracle: cannot seed the page tables: ").Ret(unlocated).Ch('\n');
+      return 1;
+    }
+    if (opt_.verbose) w.Str("kernel-oracle: unlocated page tables at seeding: ").Dec(unlocated);
+  }
   SetupZones();
   if (opt_.verbose) {
     w.Str("kernel-oracle: seed ").Udec(seed_).Str(" window ").Hex(w_).Str(" mmap_base ");
@@ -1785,7 +1836,40 @@ int Driver::SelfTest() {
            "a write fault the model missed (anonymous pages, no anon_vma) is reported");
   }
 
-  // 6. Everything is back in step.
+  // 6. Page tables and counters (when checked): a read fault the model was
+  // not told of maps the zero page in a fresh 2 MiB slot, a PTE table only
+  // the kernel has; then a wrong start_code/end_code (VmExe/VmLib).
+  if (opt_.mm) {
+    const uint64_t b = z_top_.start;  // a slot nothing else uses
+    honest_mmap(b, 2 * kPg, "selftest: honest");
+    before = c.pagetable_mismatches;
+    const uint64_t calibrations = c.pt_calibrations;
+    h_.Begin("touch_read", {b});
+    h_.Note("selftest: planted, kernel only (a zero page: no anon_vma)");
+    const int64_t r = KernelTouch(b, false);
+    Outcome o;
+    o.ret = r;
+    h_.Result(r, o);
+    const bool ok = h_.End(false);
+    expect(!ok && c.pagetable_mismatches == before + 1 && c.pt_calibrations == calibrations + 1,
+           "a page table the model missed is reported (VmPTE) and the tables reseeded");
+    expect(model().WalkPage(b).mapped, "the reseeded model has the page");
+    const uint64_t start_code = model().start_code();
+    const uint64_t end_code = model().end_code();
+    model().SetCodeRange(0, 0);
+    before = c.counter_mismatches;
+    expect(!honest_mmap(b + 4 * kPg, kPg, "selftest: planted, wrong start_code/end_code") &&
+               c.counter_mismatches == before + 1,
+           "a VmExe/VmLib difference is reported");
+    model().SetCodeRange(start_code, end_code);
+    expect(honest_mmap(b + 8 * kPg, kPg, "selftest: honest"), "the counters match again");
+    h_.Begin("munmap", {b, 16 * kPg});
+    const int64_t ur = Sys(SYS_munmap, b, 16 * kPg);
+    h_.Result(ur, model().Unmap(b, 16 * kPg));
+    expect(h_.End(false), "unmapping it matches");
+  }
+
+  // 7. Everything is back in step.
   expect(honest_mmap(a0 + 128 * kPg, kPg, "selftest: honest"), "the model is in step again");
   h_.Begin("munmap", {a0, 256 * kPg});
   const int64_t r = Sys(SYS_munmap, a0, 256 * kPg);
@@ -1917,6 +2001,10 @@ int Main(int argc, char** argv) {
       opt.fork = false;
     } else if (Flag(arg, "--no-map-count", &v)) {
       opt.map_count = false;
+    } else if (Flag(arg, "--no-mm", &v)) {
+      opt.mm = false;
+    } else if (Flag(arg, "--presence", &v)) {
+      opt.presence = true;
     } else if (Flag(arg, "--selftest", &v)) {
       opt.selftest = true;
     } else if (Flag(arg, "--watchdog", &v)) {
@@ -1928,9 +2016,10 @@ int Main(int argc, char** argv) {
           "usage: kernel_oracle [--seed=N | --seeds=K [--seed-base=N|time]] [--ops=N]\n"
           "       [--long] [--verbose] [--max-reports=N] [--flags-every=N]\n"
           "       [--profile=NAME] [--no-fork] [--no-map-count] [--watchdog=SEC]\n"
+          "       [--no-mm]  (no VmPTE/status-counter checks) [--presence] (and pagemap's)\n"
           "       [--selftest]  (plants differences; checks the harness reports them)\n"
           "       [--skip=KIND,...]  KIND: anon shmem file munmap mprotect pkey mremap\n"
-          "                          madvise mlock mlockall mseal brk touch invalid\n");
+          "                          madvise mlock mlockall mseal brk touch invalid thp\n");
       return 0;
     } else {
       ok = false;
@@ -2011,6 +2100,8 @@ int Main(int argc, char** argv) {
       ho.out_fd = 1;
       ho.counters = counters;
       ho.watchdog_sec = static_cast<unsigned>(opt.watchdog);
+      ho.check_mm = opt.mm;
+      ho.check_presence = opt.mm && opt.presence;
       Harness* h = new (g_harness_storage) Harness(arena, kArenaSize, ho);
       Driver* d = new (g_driver_storage) Driver(h, opt, seed);
       _exit(opt.selftest ? d->SelfTest() : d->Run());

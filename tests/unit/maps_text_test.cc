@@ -1374,6 +1374,8 @@ TEST(ProcStat, ParsesTheFieldsAfterTheCommandName) {
   stat += "\n";
   ProcStat st;
   ASSERT_TRUE(ParseProcStat(stat.data(), stat.size(), &st));
+  EXPECT_EQ(st.start_code, 26000u);
+  EXPECT_EQ(st.end_code, 27000u);
   EXPECT_EQ(st.start_stack, 28000u);
   EXPECT_EQ(st.start_data, 45000u);
   EXPECT_EQ(st.end_data, 46000u);
