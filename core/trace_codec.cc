@@ -106,10 +106,15 @@ void EncodeParams(Sink& s, const MmParams& p) {
   s.Varint(p.start_data);
   s.Varint(p.end_data);
   s.Svarint(p.overcommit_memory);
+  s.U8(static_cast<uint8_t>(p.paging_levels));
+  s.U8(p.nx ? 1 : 0);
+  s.U8(static_cast<uint8_t>(p.thp));
+  s.U8(p.thp_use_zero_page ? 1 : 0);
+  s.U8(p.thp_disabled ? 1 : 0);
 }
 // The header lists MmParams field by field: a new field needs a new format
 // version (and a line above and in DecodeParams).
-static_assert(sizeof(MmParams) == 128, "MmParams changed: update the trace HEADER encoding");
+static_assert(sizeof(MmParams) == 136, "MmParams changed: update the trace HEADER encoding");
 
 int64_t TimeDelta(TraceCodecState* st, uint64_t t) {
   const int64_t d = static_cast<int64_t>(t - st->last_time_ns);
@@ -359,6 +364,15 @@ void DecodeParams(Cursor& c, MmParams* p) {
   const int64_t oc = c.Svarint();
   if (oc < -1 || oc > 2) c.Bad("overcommit_memory out of range");
   p->overcommit_memory = static_cast<int>(oc);
+  const uint8_t levels = c.U8();
+  if (levels != 4 && levels != 5) c.Bad("paging_levels is neither 4 nor 5");
+  p->paging_levels = levels;
+  p->nx = c.Bool();
+  const uint8_t thp = c.U8();
+  if (thp > static_cast<uint8_t>(ThpMode::kAlways)) c.Bad("thp mode out of range");
+  p->thp = static_cast<ThpMode>(thp);
+  p->thp_use_zero_page = c.Bool();
+  p->thp_disabled = c.Bool();
 }
 
 // Decodes the payload of a record of `kind` into *rec.

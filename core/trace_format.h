@@ -36,7 +36,9 @@
 //                   stack_guard_gap, mmap_base, mmap_legacy_base, u8 topdown,
 //                   cap_sys_rawio, cap_ipc_lock, varint rlimit_memlock,
 //                   rlimit_data, rlimit_as, rlimit_stack, svarint max_pkey,
-//                   varint start_data, end_data, svarint overcommit_memory;
+//                   varint start_data, end_data, svarint overcommit_memory,
+//                   u8 paging_levels, nx, thp (ThpMode), thp_use_zero_page,
+//                   thp_disabled;
 //                   varint realtime_ns, monotonic_ns (clocks at the start);
 //                   u8 max_frames; varint preload_text_lo, preload_text_hi
 //                   (libvmashadow.so's executable range, whose frames are
