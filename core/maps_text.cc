@@ -516,13 +516,13 @@ bool QueryMatchesVma(const AddressSpace& as, const Vma& v, const abi::ProcmapQue
 
 bool ShowsFile(const Vma& v) { return HasVmFile(v); }
 
-int SmapsVmFlagsAt(const char* smaps, size_t len, uint64_t start, uint64_t* flags) {
+int SmapsVmFlagsAt(const char* smaps, size_t len, uint64_t start, uint64_t* flags, size_t* cursor) {
   char prefix[24];
   Sink s(prefix, sizeof(prefix));
   s.PutHex(start, 8);
   s.Put('-');
-  size_t cursor = 0;
-  return SmapsFlags(smaps, len, &cursor, prefix, s.len(), flags);
+  size_t from_start = 0;
+  return SmapsFlags(smaps, len, cursor != nullptr ? cursor : &from_start, prefix, s.len(), flags);
 }
 
 // Mirrors reading /proc/PID/maps: m_start/m_next over the VMAs, then the gate

@@ -87,8 +87,11 @@ size_t RenderVmFlagsLine(const Vma& v, char* buf, size_t cap);
 
 // The VmFlags (with the ProtectionKey) of the smaps block of the VMA that
 // starts at `start`. Returns 0, -ENOENT when there is none, -EINVAL when its
-// VmFlags line holds a mnemonic we do not know.
-int SmapsVmFlagsAt(const char* smaps, size_t len, uint64_t start, uint64_t* flags);
+// VmFlags line holds a mnemonic we do not know. With a cursor the search
+// starts there (and wraps) and the cursor moves past the block found, so
+// looking up the VMAs in address order reads the text once.
+int SmapsVmFlagsAt(const char* smaps, size_t len, uint64_t start, uint64_t* flags,
+                   size_t* cursor = nullptr);
 
 // The vm_flags a VMA most likely has when only its maps line is known: RWX and
 // share bits from perms, MAY bits, VM_ACCOUNT for private writable memory, and

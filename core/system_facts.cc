@@ -1,6 +1,8 @@
 // system_facts.cc — MmParams from the running system's facts (see header).
 #include "core/system_facts.h"
 
+#include <cstring>
+
 #include "core/no_syscalls.h"
 
 namespace vmashadow {
@@ -67,6 +69,48 @@ ThpMode ThpModeFromSysfs(const char* enabled, const char* pmd_enabled) {
   if (WordIs(per_size, "madvise")) return ThpMode::kMadvise;
   if (WordIs(per_size, "inherit")) return mode;
   return ThpMode::kNever;
+}
+
+namespace {
+
+bool StatusField(const char* text, size_t len, const char* key, uint64_t* out) {
+  const size_t klen = std::strlen(key);
+  for (size_t i = 0; i + klen <= len; ++i) {
+    if ((i != 0 && text[i - 1] != '\n') || std::memcmp(text + i, key, klen) != 0) continue;
+    size_t p = i + klen;
+    while (p < len && (text[p] == ' ' || text[p] == '\t')) ++p;
+    const size_t digits = p;
+    uint64_t v = 0;
+    while (p < len && text[p] >= '0' && text[p] <= '9') {
+      v = v * 10 + static_cast<uint64_t>(text[p++] - '0');
+    }
+    *out = v;
+    return p != digits;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool ParseStatusCounters(const char* text, size_t len, StatusCounters* out) {
+  StatusCounters s;
+  if (!StatusField(text, len, "VmSize:", &s.vm_size_kb) ||
+      !StatusField(text, len, "VmLck:", &s.vm_lck_kb) ||
+      !StatusField(text, len, "VmData:", &s.vm_data_kb) ||
+      !StatusField(text, len, "VmStk:", &s.vm_stk_kb) ||
+      !StatusField(text, len, "VmExe:", &s.vm_exe_kb) ||
+      !StatusField(text, len, "VmLib:", &s.vm_lib_kb) ||
+      !StatusField(text, len, "VmPTE:", &s.vm_pte_kb)) {
+    return false;
+  }
+  *out = s;
+  return true;
+}
+
+bool SameStatusCounters(const StatusCounters& a, const StatusCounters& b) {
+  return a.vm_size_kb == b.vm_size_kb && a.vm_lck_kb == b.vm_lck_kb &&
+         a.vm_data_kb == b.vm_data_kb && a.vm_stk_kb == b.vm_stk_kb && a.vm_exe_kb == b.vm_exe_kb &&
+         a.vm_lib_kb == b.vm_lib_kb && a.vm_pte_kb == b.vm_pte_kb;
 }
 
 int MmParamsFromFacts(const SystemFacts& f, MmParams* out, ProcStat* stat) {

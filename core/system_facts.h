@@ -55,6 +55,12 @@ bool SelectedSysfsChoice(const char* text, char* out, size_t cap);
 // per-size file means the global one decides).
 ThpMode ThpModeFromSysfs(const char* enabled, const char* pmd_enabled);
 
+// The VmSize, VmLck, VmData, VmStk, VmExe, VmLib and VmPTE lines of
+// /proc/<pid>/status text (kB). False when one is missing.
+bool ParseStatusCounters(const char* text, size_t len, StatusCounters* out);
+// True when every field of a and b is equal.
+bool SameStatusCounters(const StatusCounters& a, const StatusCounters& b);
+
 // Fills *out (and *stat with the parsed /proc/self/stat). Returns 0, -EIO
 // when the stat text does not parse, -ENOENT when no maps line holds
 // start_stack (mmap_base cannot be inferred).

@@ -169,6 +169,9 @@ void SetPagesRange(EventScope& ev, uint64_t addr, uint64_t len) {
 
 int64_t SysMmap(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t off) {
   EventScope ev(Call::kMmap, addr, len, U(prot), U(flags), U(fd), off);
+  if ((flags & (a::kMapFixed | a::kMapFixedNoreplace)) == a::kMapFixed) {
+    ev.LearnPages(addr, addr + len);  // what it replaces is unmapped
+  }
   const int64_t r = RawSyscall6(kSysMmap, addr, len, U(prot), U(flags), U(fd), off);
   if (ev.active()) {
     const bool anon = (flags & a::kMapAnonymous) != 0;
@@ -197,6 +200,7 @@ int64_t SysMmap(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64
 
 int64_t SysMunmap(uint64_t addr, uint64_t len) {
   EventScope ev(Call::kMunmap, addr, len);
+  ev.LearnPages(addr, addr + len);
   const int64_t r = RawSyscall6(kSysMunmap, addr, len);
   if (ev.active()) {
     const Outcome o = ev.model().Unmap(addr, len);
@@ -225,7 +229,11 @@ int64_t SysMremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, int fla
                   uint64_t new_addr) {
   EventScope ev(Call::kMremap, old_addr, old_len, new_len, U(flags), new_addr);
   ev.LearnAnon(old_addr, old_addr + (old_len > new_len ? old_len : new_len));
-  if ((flags & a::kMremapFixed) != 0) ev.LearnAnon(new_addr, new_addr + new_len);
+  ev.LearnPages(old_addr, old_addr + old_len);
+  if ((flags & a::kMremapFixed) != 0) {
+    ev.LearnAnon(new_addr, new_addr + new_len);
+    ev.LearnPages(new_addr, new_addr + new_len);
+  }
   const int64_t r = RawSyscall6(kSysMremap, old_addr, old_len, new_len, U(flags), new_addr);
   if (ev.active()) {
     const Outcome o = ev.model().Remap(old_addr, old_len, new_len, flags, new_addr);
@@ -239,9 +247,25 @@ int64_t SysMremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, int fla
   return r;
 }
 
+// Advice that zaps pages (and may free or reclaim page tables).
+bool ZapsPages(int advice) {
+  switch (advice) {
+    case 4:    // MADV_DONTNEED
+    case 8:    // MADV_FREE
+    case 9:    // MADV_REMOVE
+    case 24:   // MADV_DONTNEED_LOCKED
+    case 102:  // MADV_GUARD_INSTALL
+    case 103:  // MADV_GUARD_REMOVE
+      return true;
+    default:
+      return false;
+  }
+}
+
 int64_t SysMadvise(uint64_t addr, uint64_t len, int advice) {
   EventScope ev(Call::kMadvise, addr, len, U(advice));
   ev.LearnAnon(addr, addr + len);
+  if (ZapsPages(advice)) ev.LearnPages(addr, addr + len);
   const int64_t r = RawSyscall6(kSysMadvise, addr, len, U(advice));
   if (ev.active()) {
     const Outcome o = ev.model().Advise(addr, len, advice);
@@ -255,6 +279,7 @@ int64_t SysMadvise(uint64_t addr, uint64_t len, int advice) {
 int64_t SysBrk(uint64_t addr) {
   EventScope ev(Call::kBrk, addr);
   const uint64_t before = ev.active() ? ev.model().brk() : 0;
+  if (addr != 0 && addr < before) ev.LearnPages(addr, before);  // shrinking
   const int64_t r = RawSyscall6(kSysBrk, addr);
   if (ev.active()) {
     const Outcome o = ev.model().Brk(addr);

@@ -61,6 +61,14 @@ struct Counters {
   uint64_t errno_predicted;
   uint64_t errno_hit;
   uint64_t records;
+  uint64_t pagetable_checks;  // VmPTE compared with /proc/self/status
+  uint64_t pagetable_hits;
+  uint64_t counter_checks;  // VmSize, VmLck, VmData, VmStk, VmExe, VmLib
+  uint64_t counter_hits;
+  uint64_t vmflags_checks;  // VMAs whose smaps VmFlags were compared
+  uint64_t vmflags_hits;
+  uint64_t pt_learnt_ranges;  // PAGEMAP_SCAN learning before zapping calls
+  uint64_t pt_calibrations;   // page tables reseeded from pagemap
 };
 
 // The first few divergences and unexplained changes, kept for the report.
@@ -90,6 +98,15 @@ uint64_t g_check_every = 0;
 int g_lock = 0;
 int g_maps_fd = -1;     // /proc/self/maps, for PROCMAP_QUERY
 int g_pagemap_fd = -1;  // /proc/self/pagemap, for PAGEMAP_SCAN
+// Page tables and mm counters are followed (and checked at full checks)
+// unless the check mode is off or VMASHADOW_PAGETABLES=0.
+bool g_pt_enabled = false;
+// A learning scan stopped short since the last calibration: a VmPTE
+// difference may come from that and is counted as unexplained.
+bool g_pt_unsure = false;
+bool g_scan_guard = true;             // PAGE_IS_GUARD is known (6.15+)
+StatusCounters g_last_kernel_status;  // at the last full check, for the report
+StatusCounters g_last_model_status;
 int g_lockall_future = 0;
 int g_owner_pid = 0;
 int g_parent_pid = 0;
@@ -260,6 +277,25 @@ int ReadParams(const char* maps, size_t maps_len, MmParams* out) {
   f.stat_len = static_cast<size_t>(tn);
   f.maps = maps;
   f.maps_len = maps_len;
+  // Page tables: the THP settings, LA57 (the kernel clears the cpuinfo flag
+  // when it does not use 5-level paging), NX, the THP prctl. Read into the
+  // model's maps buffer, unused until the model is seeded.
+  char* scratch = g_mmaps;
+  const size_t part = kMapsCap / 4;
+  if (ReadWhole("/sys/kernel/mm/transparent_hugepage/enabled", scratch, part) > 0) {
+    f.thp_enabled = scratch;
+  }
+  if (ReadWhole("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled", scratch + part,
+                part) > 0) {
+    f.thp_pmd_enabled = scratch + part;
+  }
+  f.thp_use_zero_page = ReadSysctl("/sys/kernel/mm/transparent_hugepage/use_zero_page");
+  if (ReadWhole("/proc/cpuinfo", scratch + 2 * part, 2 * part) > 0) {
+    f.la57 = strstr(scratch + 2 * part, " la57 ") != nullptr ||
+             strstr(scratch + 2 * part, " la57\n") != nullptr;
+  }
+  f.nx = __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) && (edx & (1u << 20)) != 0;
+  f.thp_disabled = RawSyscall6(kSysPrctl, 42 /* PR_GET_THP_DISABLE */, 0, 0, 0, 0) == 1;
   return MmParamsFromFacts(f, out, nullptr);
 }
 
@@ -290,6 +326,91 @@ void ApplyAnonFromSmaps(const char* smaps, size_t len) {
 }
 
 bool NextLine(const char* text, size_t len, size_t* pos, const char** line, size_t* line_len);
+
+// ---------------------------------------------------------------------------
+// Page tables and mm counters (spec §7). The model allocates and frees
+// tables by the kernel's rules; which pages are present it learns from
+// PAGEMAP_SCAN: everywhere at seeding and at each full check, and over the
+// range of a call that zaps or frees tables (munmap, MAP_FIXED, mremap, brk
+// shrinking, MADV_DONTNEED and kin) just before it, since a table a
+// surviving neighbour keeps (a "ghost") can only be known while its pages
+// are there. Cost bound: a learning scan is at most kLearnCalls ioctls of
+// kMaxRegions runs each (a range with more runs leaves the model unsure, and
+// a VmPTE difference then counts as unexplained); a full scan at most
+// kFullCalls.
+
+constexpr int kMaxRegions = 256;
+constexpr int kLearnCalls = 2;
+constexpr int kFullCalls = 4096;
+abi::PageRegion g_regions[kMaxRegions];
+
+// Calls f(region) for the runs of present, swapped or guard pages in
+// [lo, hi), at most max_calls ioctls. False when the scan failed or stopped
+// short of hi.
+template <typename F>
+bool ScanPages(uint64_t lo, uint64_t hi, int max_calls, F&& f) {
+  if (g_pagemap_fd < 0) return false;
+  for (int call = 0; call < max_calls && lo < hi; ++call) {
+    abi::PmScanArg a;
+    memset(&a, 0, sizeof(a));
+    a.size = sizeof(a);
+    a.start = lo;
+    a.end = hi;
+    a.vec = U(g_regions);
+    a.vec_len = kMaxRegions;
+    const uint64_t guard = g_scan_guard ? abi::kPageIsGuard : 0;
+    a.category_anyof_mask = abi::kPageIsPresent | abi::kPageIsSwapped | guard;
+    a.return_mask = abi::kPageIsPresent | abi::kPageIsSwapped | abi::kPageIsHuge | guard;
+    const int64_t n = RawSyscall6(kSysIoctl, U(g_pagemap_fd), abi::kPagemapScanIoctl, U(&a));
+    if (n == -EINVAL && g_scan_guard) {
+      g_scan_guard = false;  // before 6.15: no PAGE_IS_GUARD
+      --call;
+      continue;
+    }
+    if (n < 0) return false;
+    for (int64_t i = 0; i < n; ++i) f(g_regions[i]);
+    if (a.walk_end <= lo) return false;
+    lo = a.walk_end;
+  }
+  return lo >= hi;
+}
+
+void LearnRegion(const abi::PageRegion& r) {
+  if ((r.categories & abi::kPageIsGuard) != 0) {
+    (void)g_model->LearnGuards(r.start, r.end);
+  } else {
+    (void)g_model->LearnPresent(r.start, r.end, (r.categories & abi::kPageIsHuge) != 0);
+  }
+}
+
+int ReadStatusCounters(StatusCounters* out) {
+  char buf[4096];
+  const int64_t n = ReadWhole("/proc/self/status", buf, sizeof(buf));
+  if (n <= 0) return n < 0 ? static_cast<int>(n) : -EIO;
+  return ParseStatusCounters(buf, static_cast<size_t>(n), out) ? 0 : -EPROTO;
+}
+
+// The model's page tables from pagemap everywhere, calibrated against VmPTE
+// (tables no present page explains become "unlocated"), and the locked_vm
+// drift from VmLck (core's AddressSpace documents both).
+void SeedPageTables() {
+  if (!g_pt_enabled) return;
+  ++g_count.pt_calibrations;
+  StatusCounters before;
+  StatusCounters after;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (ReadStatusCounters(&before) != 0) return;
+    g_model->ClearPageTables();
+    if (!ScanPages(0, g_params.task_size, kFullCalls, LearnRegion)) return;
+    if (ReadStatusCounters(&after) != 0) return;
+    if (SameStatusCounters(before, after)) break;
+  }
+  const uint64_t locked = g_model->mm_counters().locked_vm - g_model->locked_vm_drift();
+  const uint64_t klocked = after.vm_lck_kb / 4;
+  g_model->set_locked_vm_drift(klocked > locked ? klocked - locked : 0);
+  (void)g_model->CalibratePageTables(after.vm_pte_kb);
+  g_pt_unsure = false;
+}
 
 // Replaces the model with the kernel's current state. 0 or -errno.
 int Seed() {
@@ -329,10 +450,12 @@ int Seed() {
   const uint64_t brk = static_cast<uint64_t>(RawSyscall6(kSysBrk, 0));
   g_model->SetBrkState(st.start_brk, brk);
   g_model->SetStartStack(st.start_stack);
+  g_model->SetCodeRange(st.start_code, st.end_code);
   if (g_lockall_future != 0) {
     (void)g_model->LockAll(g_lockall_future & (abi::kMclFuture | abi::kMclOnfault));
   }
   TraceSeedState(st.start_brk, brk, st.start_stack, g_lockall_future);
+  SeedPageTables();
   g_dirty = false;
   return 0;
 }
@@ -460,6 +583,115 @@ void ReconcileStack(uint64_t kernel_start) {
   }
 }
 
+// "VmSize 1234 VmLck 0 ... VmPTE 56" (kB), for records.
+template <typename Out>
+void PutStatus(Out& out, const StatusCounters& c) {
+  out.Add("VmSize ").Udec(c.vm_size_kb).Add(" VmLck ").Udec(c.vm_lck_kb);
+  out.Add(" VmData ").Udec(c.vm_data_kb).Add(" VmStk ").Udec(c.vm_stk_kb);
+  out.Add(" VmExe ").Udec(c.vm_exe_kb).Add(" VmLib ").Udec(c.vm_lib_kb);
+  out.Add(" VmPTE ").Udec(c.vm_pte_kb);
+}
+
+// Each VMA's smaps VmFlags against the model's flags. Returns false after
+// recording the first difference (the model is then reseeded).
+bool CheckVmFlags(const Call* call, const uint64_t* args) {
+  const int64_t sn = ReadWhole("/proc/self/smaps", g_smaps, kSmapsCap);
+  if (sn <= 0) return true;
+  size_t cursor = 0;
+  for (const Vma* v = g_model->tree().First(); v != nullptr; v = v->next) {
+    uint64_t kflags = 0;
+    const int r = SmapsVmFlagsAt(g_smaps, static_cast<size_t>(sn), v->start, &kflags, &cursor);
+    ++g_count.vmflags_checks;
+    if (r == 0 && kflags == v->flags) {
+      ++g_count.vmflags_hits;
+      continue;
+    }
+    if (r == 0 && (kflags ^ v->flags) == kVmAccount && v->is_anonymous() && v->anon.anon_vma == 0) {
+      // mprotect keeps VM_ACCOUNT when the VMA has an anon_vma, which one
+      // whose pages were all zapped still has: pagemap cannot show it.
+      RecordUnexplained("VM_ACCOUNT (an anon_vma without pages)", v->start, v->end);
+      return false;
+    }
+    Text<400> model;
+    Text<400> kernel;
+    char buf[256];
+    size_t n = RenderVmFlags(v->flags, buf, sizeof(buf));
+    model.Hex(v->start).Add(" VmFlags: ").Add(buf, n < sizeof(buf) ? n : sizeof(buf) - 1);
+    kernel.Hex(v->start).Add(" VmFlags: ");
+    if (r == 0) {
+      n = RenderVmFlags(kflags, buf, sizeof(buf));
+      kernel.Add(buf, n < sizeof(buf) ? n : sizeof(buf) - 1);
+    } else {
+      kernel.Add(r == -ENOENT ? "(no smaps block)" : "(an unknown mnemonic)");
+    }
+    RecordDivergence(call, args, "VmFlags", model.c_str(), model.size(), kernel.c_str(),
+                     kernel.size());
+    return false;
+  }
+  return true;
+}
+
+// At a full check whose maps matched: learn which pages are present
+// everywhere, then the counters and VmPTE against /proc/self/status, then
+// VmFlags against smaps. A VmPTE difference reseeds the page tables; a
+// counter or VmFlags difference the whole model.
+void CheckMm(const Call* call, const uint64_t* args) {
+  if (!g_pt_enabled) return;
+  StatusCounters before;
+  StatusCounters after;
+  bool scanned = false;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (ReadStatusCounters(&before) != 0) return;
+    scanned = ScanPages(0, g_params.task_size, kFullCalls, LearnRegion);
+    if (ReadStatusCounters(&after) != 0) return;
+    if (SameStatusCounters(before, after)) break;
+  }
+  const StatusCounters m = g_model->PredictStatus();
+  g_last_kernel_status = after;
+  g_last_model_status = m;
+  ++g_count.counter_checks;
+  ++g_count.pagetable_checks;
+  StatusCounters m_counters = m;
+  m_counters.vm_pte_kb = after.vm_pte_kb;
+  const bool counters_ok = SameStatusCounters(m_counters, after);
+  const bool pte_ok = m.vm_pte_kb == after.vm_pte_kb;
+  if (counters_ok) ++g_count.counter_hits;
+  if (pte_ok) ++g_count.pagetable_hits;
+  if (!counters_ok || !pte_ok) {
+    Text<400> model;
+    Text<400> kernel;
+    PutStatus(model, m);
+    PutStatus(kernel, after);
+    // Tables the model could not place at its last calibration
+    // ("unlocated") are freed by the kernel when their region empties,
+    // which the model cannot see: VmPTE may then be below its prediction.
+    const uint64_t unlocated_kb = g_model->page_tables().counts().unlocated * 4;
+    const bool ghosts_freed =
+        m.vm_pte_kb > after.vm_pte_kb && m.vm_pte_kb - after.vm_pte_kb <= unlocated_kb;
+    if (counters_ok && (g_pt_unsure || !scanned || ghosts_freed)) {
+      Text<48> what;
+      what.Add(ghosts_freed ? "VmPTE unlocated freed: " : "VmPTE learnt partially: ");
+      what.Udec(m.vm_pte_kb).Add(" vs ").Udec(after.vm_pte_kb).Add(" kB");
+      RecordUnexplained(what.c_str(), 0, 0);
+    } else {
+      RecordDivergence(
+          call, args, counters_ok ? "VmPTE (/proc/self/status)" : "mm counters (/proc/self/status)",
+          model.c_str(), model.size(), kernel.c_str(), kernel.size());
+    }
+    if (counters_ok) {
+      g_dirty = false;  // only the page tables: recalibrate them
+      SeedPageTables();
+    } else {
+      Resync();
+      return;
+    }
+  }
+  if (!CheckVmFlags(call, args)) Resync();
+}
+
+bool LateAnonBoundaryLines(const char* model, size_t model_len, const char* kernel,
+                           size_t kernel_len);
+
 // Compares the model's rendering with /proc/self/maps. On a difference:
 // counts a divergence, prints one record, resynchronises. `call` is nullptr
 // for the exit check.
@@ -472,7 +704,10 @@ void FullCompare(const Call* call, const uint64_t* args) {
   if (ss != 0) ReconcileStack(KernelVmaStart(g_kmaps, klen, ss));
   const size_t mlen = RenderMaps(*g_model, g_mmaps, kMapsCap);
   TraceFullCheck(g_kmaps, klen, g_mmaps, mlen < kMapsCap ? mlen : kMapsCap - 1);
-  if (mlen == klen && memcmp(g_mmaps, g_kmaps, klen) == 0) return;
+  if (mlen == klen && memcmp(g_mmaps, g_kmaps, klen) == 0) {
+    CheckMm(call, args);
+    return;
+  }
   size_t mp = 0;
   size_t kp = 0;
   const char* ml = "(end)";
@@ -489,6 +724,13 @@ void FullCompare(const Call* call, const uint64_t* args) {
   } while (mh && kh && mll == kll && memcmp(ml, kl, mll) == 0);
   if (!mh) ml = "(end)", mll = 5;
   if (!kh) kl = "(end)", kll = 5;
+  if (mh && kh && LateAnonBoundaryLines(ml, mll, kl, kll)) {
+    MapsLine k;
+    (void)ParseMapsLine(kl, kll, &k);
+    RecordUnexplained("merge boundary (anon_vma learnt late)", k.start, k.end);
+    Resync();
+    return;
+  }
   Text<48> what;
   what.Add("maps line ").Udec(line);
   RecordDivergence(call, args, what.c_str(), ml, mll, kl, kll);
@@ -589,6 +831,22 @@ bool VerifiedByLastEvent(const Vma& v) {
     }
   }
   return false;
+}
+
+// The same for the first differing lines of a full compare.
+bool LateAnonBoundaryLines(const char* model, size_t model_len, const char* kernel,
+                           size_t kernel_len) {
+  MapsLine m;
+  MapsLine k;
+  if (!ParseMapsLine(model, model_len, &m) || !ParseMapsLine(kernel, kernel_len, &k)) return false;
+  abi::ProcmapQuery q{};
+  q.vma_start = k.start;
+  q.vma_end = k.end;
+  q.vma_flags = (k.perms[0] == 'r' ? 1 : 0) | (k.perms[1] == 'w' ? 2 : 0) |
+                (k.perms[2] == 'x' ? 4 : 0) | (k.perms[3] == 's' ? 8 : 0);
+  q.inode = k.inode;
+  const Vma* mv = g_model->FindVma(m.start);
+  return mv != nullptr && mv->start == m.start && LateAnonBoundary(q, mv);
 }
 
 // The range check after one event: the VMAs meeting [lo, hi) plus one on
@@ -767,6 +1025,33 @@ void WriteReport(const char* reason, bool complete) {
     w.Key("results_hit").Udec(g_count.results_hit);
     w.Key("passthrough").Udec(g_count.passthrough);
     w.Key("signals_deferred").Udec(SudDeferredSignals());
+    w.Key("pagetables").Str(g_pt_enabled ? "true" : "false");
+    w.Key("pagetable_checks").Udec(g_count.pagetable_checks);
+    w.Key("pagetable_hits").Udec(g_count.pagetable_hits);
+    w.Key("counter_checks").Udec(g_count.counter_checks);
+    w.Key("counter_hits").Udec(g_count.counter_hits);
+    w.Key("vmflags_checks").Udec(g_count.vmflags_checks);
+    w.Key("vmflags_hits").Udec(g_count.vmflags_hits);
+    w.Key("pt_learnt_ranges").Udec(g_count.pt_learnt_ranges);
+    w.Key("pt_calibrations").Udec(g_count.pt_calibrations);
+    {
+      const PageTableCounts pt = g_model->page_tables().counts();
+      w.Key("page_tables").Ch('{').Key("pte", true).Udec(pt.pte_tables);
+      w.Key("pmd").Udec(pt.pmd_tables).Key("pud").Udec(pt.pud_tables);
+      w.Key("deposited").Udec(pt.deposited).Key("unlocated").Udec(pt.unlocated);
+      w.Key("vmpte_kb").Udec(pt.bytes() >> 10).Ch('}');
+      const StatusCounters& k = g_last_kernel_status;
+      const StatusCounters& m = g_last_model_status;
+      w.Key("status_last_check").Ch('{');
+      w.Key("kernel", true).Ch('{').Key("VmSize", true).Udec(k.vm_size_kb);
+      w.Key("VmLck").Udec(k.vm_lck_kb).Key("VmData").Udec(k.vm_data_kb);
+      w.Key("VmStk").Udec(k.vm_stk_kb).Key("VmExe").Udec(k.vm_exe_kb);
+      w.Key("VmLib").Udec(k.vm_lib_kb).Key("VmPTE").Udec(k.vm_pte_kb).Ch('}');
+      w.Key("model").Ch('{').Key("VmSize", true).Udec(m.vm_size_kb);
+      w.Key("VmLck").Udec(m.vm_lck_kb).Key("VmData").Udec(m.vm_data_kb);
+      w.Key("VmStk").Udec(m.vm_stk_kb).Key("VmExe").Udec(m.vm_exe_kb);
+      w.Key("VmLib").Udec(m.vm_lib_kb).Key("VmPTE").Udec(m.vm_pte_kb).Ch('}').Ch('}');
+    }
     w.Key("final_map_count").Udec(g_model->map_count());
     w.Key("exit_reason").Json(reason);
     w.Key("complete").Str(complete ? "true" : "false");
@@ -832,6 +1117,12 @@ void PrintSummary() {
   w.Str(" unexplained=").Udec(g_count.unexplained);
   w.Str(" trapped=").Udec(g_count.trapped);
   w.Str(" final_map_count=").Udec(g_model->map_count());
+  if (g_pt_enabled) {
+    w.Str(" pagetable_hit=").Udec(g_count.pagetable_hits).Ch('/').Udec(g_count.pagetable_checks);
+    w.Str(" counter_hit=").Udec(g_count.counter_hits).Ch('/').Udec(g_count.counter_checks);
+    w.Str(" vmflags_hit=").Udec(g_count.vmflags_hits).Ch('/').Udec(g_count.vmflags_checks);
+    w.Str(" vmpte_kb=").Udec(g_model->page_tables().counts().bytes() >> 10);
+  }
   w.Str(" check=");
   if (const char* c = CheckName(); c != nullptr) {
     w.Str(c);
@@ -897,6 +1188,10 @@ void InstallFatalHandlers() {
 // child's copies become fork children (they stop merging).
 void LearnAnonBeforeFork() {
   if (g_ready) LearnAnonRange(0, ~uint64_t{0});
+  // The child gets copies of the tables of the VMAs that need copying.
+  if (g_ready && g_pt_enabled && !ScanPages(0, g_params.task_size, kFullCalls, LearnRegion)) {
+    g_pt_unsure = true;
+  }
   if (g_ready) TraceForkPoint();
 }
 
@@ -1013,6 +1308,7 @@ __attribute__((constructor)) void Init() {
   if (getenv("VMASHADOW_DISABLE") != nullptr) return;
   if (getauxval(AT_SECURE) != 0) return;
   if (!ReadConfig()) return;
+  g_pt_enabled = g_check != CheckMode::kOff && !EnvIs("VMASHADOW_PAGETABLES", "0");
 
   const int64_t m =
       RawSyscall6(kSysMmap, 0, kRegionSize, abi::kProtRead | abi::kProtWrite,
@@ -1142,7 +1438,14 @@ void ChildAfterFork() {
     g_ready = false;
     return;
   }
+  const uint64_t parent_unlocated = g_model->page_tables().counts().unlocated;
   g_model->ForkChild();
+  // Tables the parent had but could not place are not inherited by the
+  // model (core: ForkChild): when there were some, count the child's own.
+  if (g_pt_enabled && parent_unlocated != 0) {
+    StatusCounters st;
+    if (ReadStatusCounters(&st) == 0) (void)g_model->CalibratePageTables(st.vm_pte_kb);
+  }
   g_lockall_future = 0;
   g_count = Counters{};
   SudResetCounts();
@@ -1362,6 +1665,16 @@ void LearnAnonRange(uint64_t lo, uint64_t hi) {
 }
 
 }  // namespace
+
+void EventScope::LearnPages(uint64_t lo, uint64_t hi) {
+  if (!active_ || !g_pt_enabled) return;
+  lo = PageDown(lo);
+  hi = hi > g_params.task_size ? g_params.task_size : PageAlign(hi);
+  if (lo >= hi) return;
+  ++g_count.pt_learnt_ranges;
+  (void)g_model->LearnNotPresent(lo, hi);
+  if (!ScanPages(lo, hi, kLearnCalls, LearnRegion)) g_pt_unsure = true;
+}
 
 void EventScope::LearnAnon(uint64_t lo, uint64_t hi) {
   if (active_) LearnAnonRange(lo, hi);

@@ -61,6 +61,10 @@ class EventScope {
   // it anyway: other permissions, or a file where the new one has none or
   // the other way round).
   void LearnAnonAround(uint64_t lo, uint64_t hi, int prot, bool anon);
+  // Before a call that zaps pages or frees page tables in [lo, hi): learns
+  // which of its pages are present (PAGEMAP_SCAN, bounded), so the model
+  // knows the tables a surviving neighbour will keep.
+  void LearnPages(uint64_t lo, uint64_t hi);
   // A call the model does not replay (shmat, shmdt, remap_file_pages, …):
   // counts it and resynchronises the model from the kernel before the next
   // event or check.

@@ -161,10 +161,38 @@ class ReportReader {
     s.Update(Uint("final_map_count", &r_->final_map_count));
     s.Update(String("exit_reason", &r_->exit_reason));
     s.Update(Bool("complete", &r_->complete));
+    s.Update(PageTables());
     return s;
   }
 
  private:
+  // The optional page-table keys (an older or --check=off report has none).
+  absl::Status PageTables() {
+    bool present = false;
+    absl::Status s = obj_.Bool("pagetables", &r_->pagetables, &present);
+    for (const auto& [key, out] : std::initializer_list<std::pair<const char*, uint64_t*>>{
+             {"pagetable_checks", &r_->pagetable_checks},
+             {"pagetable_hits", &r_->pagetable_hits},
+             {"counter_checks", &r_->counter_checks},
+             {"counter_hits", &r_->counter_hits},
+             {"vmflags_checks", &r_->vmflags_checks},
+             {"vmflags_hits", &r_->vmflags_hits}}) {
+      s.Update(obj_.Uint(key, out, &present));
+    }
+    if (const pt::ptree* t = obj_.Find("page_tables"); t != nullptr) {
+      const ObjectReader pt_obj(*t, source_, "page_tables.");
+      for (const auto& [key, out] : std::initializer_list<std::pair<const char*, uint64_t*>>{
+               {"pte", &r_->pte_tables},
+               {"pmd", &r_->pmd_tables},
+               {"pud", &r_->pud_tables},
+               {"unlocated", &r_->unlocated_tables},
+               {"vmpte_kb", &r_->vmpte_kb}}) {
+        s.Update(pt_obj.Uint(key, out, &present));
+      }
+    }
+    return s;
+  }
+
   absl::Status Note(absl::string_view key, bool present, absl::Status s) {
     if (!present) r_->missing_keys.emplace_back(key);
     return s;

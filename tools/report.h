@@ -77,6 +77,20 @@ struct ProcessReport {
   uint64_t results_hit = 0;
   uint64_t passthrough = 0;
   uint64_t final_map_count = 0;
+  // Page tables and mm counters (optional keys: absent when the preload did
+  // not follow them, --check=off).
+  bool pagetables = false;
+  uint64_t pagetable_checks = 0;
+  uint64_t pagetable_hits = 0;
+  uint64_t counter_checks = 0;
+  uint64_t counter_hits = 0;
+  uint64_t vmflags_checks = 0;
+  uint64_t vmflags_hits = 0;
+  uint64_t vmpte_kb = 0;    // the model's VmPTE at the end
+  uint64_t pte_tables = 0;  // page_tables.pte (deposited included)
+  uint64_t pmd_tables = 0;  // page_tables.pmd
+  uint64_t pud_tables = 0;  // page_tables.pud
+  uint64_t unlocated_tables = 0;
   std::string exit_reason;
   bool complete = false;
 

@@ -58,8 +58,17 @@ struct Totals {
   uint64_t trapped = 0, checks = 0, range_checks = 0, divergences = 0, resyncs = 0;
   uint64_t unexplained = 0, placement_predicted = 0, placement_hit = 0;
   uint64_t errno_predicted = 0, errno_hit = 0, results = 0, results_hit = 0, passthrough = 0;
+  uint64_t pagetable_processes = 0, pagetable_checks = 0, pagetable_hits = 0;
+  uint64_t counter_checks = 0, counter_hits = 0, vmflags_checks = 0, vmflags_hits = 0;
 
   void Add(const ProcessReport& r) {
+    if (r.pagetables) ++pagetable_processes;
+    pagetable_checks += r.pagetable_checks;
+    pagetable_hits += r.pagetable_hits;
+    counter_checks += r.counter_checks;
+    counter_hits += r.counter_hits;
+    vmflags_checks += r.vmflags_checks;
+    vmflags_hits += r.vmflags_hits;
     events += r.events;
     for (const auto& [call, n] : r.events_by_call) by_call[call] += n;
     trapped += r.trapped;
@@ -111,6 +120,20 @@ const ProcessReport* FindRoot(const std::vector<LoadedReport>& reports, uint64_t
     if (best == nullptr || r.complete || !best->complete) best = &r;
   }
   return best;
+}
+
+// "; root: VmPTE 152 kB (32 PTE, 4 PMD, 2 PUD tables)" from the root's
+// report, when it has one.
+std::string PageTableLine(const RunSummaryInput& in) {
+  const ProcessReport* root = FindRoot(in.reports, in.root_pid);
+  if (root == nullptr || !root->pagetables) return "";
+  std::string line =
+      absl::StrCat("; root process: VmPTE ", root->vmpte_kb, " kB (", root->pte_tables, " PTE, ",
+                   root->pmd_tables, " PMD, ", root->pud_tables, " PUD tables");
+  if (root->unlocated_tables != 0) {
+    absl::StrAppend(&line, ", ", root->unlocated_tables, " of them unlocated");
+  }
+  return line + ")";
 }
 
 std::string RootLine(const RunSummaryInput& in) {
@@ -228,6 +251,12 @@ std::string FormatRunSummary(const RunSummaryInput& in) {
   absl::StrAppend(&out, kPrefix, "placement hit ", t.placement_hit, "/", t.placement_predicted,
                   " predicted; errno hit ", t.errno_hit, "/", t.errno_predicted, "; results hit ",
                   t.results_hit, "/", t.results, "; ", t.passthrough, " passthrough\n");
+  if (t.pagetable_processes != 0) {
+    absl::StrAppend(&out, kPrefix, "page tables: VmPTE hit ", t.pagetable_hits, "/",
+                    t.pagetable_checks, "; VmSize..VmLib hit ", t.counter_hits, "/",
+                    t.counter_checks, "; VmFlags hit ", t.vmflags_hits, "/", t.vmflags_checks,
+                    " VMAs", PageTableLine(in), "\n");
+  }
   out += RootLine(in);
 
   int shown = 0;

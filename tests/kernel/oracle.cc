@@ -1315,24 +1315,6 @@ bool Harness::End(bool check_flags) {
 namespace {
 
 // The number after "key" at the start of a line of status text, in kB.
-bool StatusField(const char* text, size_t len, const char* key, uint64_t* out) {
-  const size_t klen = strlen(key);
-  for (size_t i = 0; i + klen <= len; ++i) {
-    if ((i != 0 && text[i - 1] != '\n') || memcmp(text + i, key, klen) != 0) continue;
-    const char* p = text + i + klen;
-    const char* end = text + len;
-    while (p < end && (*p == ' ' || *p == '\t')) ++p;
-    return ParseDec(p, end, out);
-  }
-  return false;
-}
-
-bool SameStatus(const StatusCounters& a, const StatusCounters& b) {
-  return a.vm_size_kb == b.vm_size_kb && a.vm_lck_kb == b.vm_lck_kb &&
-         a.vm_data_kb == b.vm_data_kb && a.vm_stk_kb == b.vm_stk_kb && a.vm_exe_kb == b.vm_exe_kb &&
-         a.vm_lib_kb == b.vm_lib_kb && a.vm_pte_kb == b.vm_pte_kb;
-}
-
 void AddRun(Run* runs, size_t* n, uint64_t lo, uint64_t hi, bool huge) {
   if (*n > 0 && runs[*n - 1].hi == lo && runs[*n - 1].huge == huge) {
     runs[*n - 1].hi = hi;
@@ -1359,17 +1341,7 @@ int Harness::ReadStatus(StatusCounters* out) {
   const int64_t n = ReadWholeFile("/proc/self/status", g_misc, sizeof(g_misc));
   if (n <= 0) return n < 0 ? static_cast<int>(n) : -EIO;
   const size_t len = static_cast<size_t>(n);
-  StatusCounters s;
-  const bool ok = StatusField(g_misc, len, "VmSize:", &s.vm_size_kb) &&
-                  StatusField(g_misc, len, "VmLck:", &s.vm_lck_kb) &&
-                  StatusField(g_misc, len, "VmData:", &s.vm_data_kb) &&
-                  StatusField(g_misc, len, "VmStk:", &s.vm_stk_kb) &&
-                  StatusField(g_misc, len, "VmExe:", &s.vm_exe_kb) &&
-                  StatusField(g_misc, len, "VmLib:", &s.vm_lib_kb) &&
-                  StatusField(g_misc, len, "VmPTE:", &s.vm_pte_kb);
-  if (!ok) return -EPROTO;
-  *out = s;
-  return 0;
+  return ParseStatusCounters(g_misc, len, out) ? 0 : -EPROTO;
 }
 
 template <typename F>
@@ -1431,7 +1403,7 @@ int64_t Harness::SeedPageTables() {
     if (err != 0) return err;
     err = ReadStatus(&after);
     if (err != 0) return err;
-    if (SameStatus(before, after)) break;
+    if (SameStatusCounters(before, after)) break;
   }
   kstatus_ = after;
   // locked_vm the kernel holds beyond the VM_LOCKED VMAs (a 6.18
@@ -1535,7 +1507,7 @@ bool Harness::CheckMm(bool presence) {
     });
     if (err != 0) break;
     err = ReadStatus(&after);
-    if (err != 0 || SameStatus(before, after)) break;
+    if (err != 0 || SameStatusCounters(before, after)) break;
   }
   c.ns_mm += NowNs() - t0;
   if (err != 0) {
@@ -1557,7 +1529,7 @@ bool Harness::CheckMm(bool presence) {
   const bool pte_ok = m.vm_pte_kb == after.vm_pte_kb;
   StatusCounters m_no_pte = m;
   m_no_pte.vm_pte_kb = after.vm_pte_kb;
-  const bool counters_ok = SameStatus(m_no_pte, after);
+  const bool counters_ok = SameStatusCounters(m_no_pte, after);
   bool presence_ok = true;
   if (presence) {
     ++c.presence_compares;

@@ -88,6 +88,9 @@ def report_line(name, r):
             f'errno={r.get("errno_hit")}/{r.get("errno_predicted")} '
             f'results={r.get("results_hit")}/{r.get("results")} '
             f'maps={r.get("final_map_count")} deferred={r.get("signals_deferred")} '
+            f'pagetable={r.get("pagetable_hits")}/{r.get("pagetable_checks")} '
+            f'counters={r.get("counter_hits")}/{r.get("counter_checks")} '
+            f'vmflags={r.get("vmflags_hits")}/{r.get("vmflags_checks")} '
             f'exit={r.get("exit_reason")} '
             f'complete={str(r.get("complete")).lower()}')
 

@@ -100,6 +100,38 @@ TEST(ParseReportTest, WellFormedReportFillsEveryField) {
   EXPECT_TRUE(r->IsComplete());
 }
 
+TEST(ParseReportTest, PageTableKeysAreOptionalAndRead) {
+  absl::StatusOr<ProcessReport> plain = ParseReport(kGoodReport, "x");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->pagetables);
+  EXPECT_EQ(plain->pagetable_checks, 0u);
+  const std::string text = absl::StrReplaceAll(
+      kGoodReport,
+      {{"\"complete\": true",
+        "\"complete\": true, \"pagetables\": true, \"pagetable_checks\": 7, "
+        "\"pagetable_hits\": 6, \"counter_checks\": 7, \"counter_hits\": 7, "
+        "\"vmflags_checks\": 300, \"vmflags_hits\": 299, \"page_tables\": {\"pte\": 31, "
+        "\"pmd\": 5, \"pud\": 3, \"deposited\": 0, \"unlocated\": 1, \"vmpte_kb\": 156}"}});
+  absl::StatusOr<ProcessReport> r = ParseReport(text, "x");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->pagetables);
+  EXPECT_EQ(r->pagetable_checks, 7u);
+  EXPECT_EQ(r->pagetable_hits, 6u);
+  EXPECT_EQ(r->counter_hits, 7u);
+  EXPECT_EQ(r->vmflags_checks, 300u);
+  EXPECT_EQ(r->vmflags_hits, 299u);
+  EXPECT_EQ(r->pte_tables, 31u);
+  EXPECT_EQ(r->pmd_tables, 5u);
+  EXPECT_EQ(r->pud_tables, 3u);
+  EXPECT_EQ(r->unlocated_tables, 1u);
+  EXPECT_EQ(r->vmpte_kb, 156u);
+  EXPECT_TRUE(r->missing_keys.empty());
+  // A bad value is an error, as for the required keys.
+  const std::string bad =
+      absl::StrReplaceAll(text, {{"\"pagetable_checks\": 7", "\"pagetable_checks\": -1"}});
+  EXPECT_FALSE(ParseReport(bad, "x").ok());
+}
+
 TEST(ParseReportTest, CompleteFalseIsNotComplete) {
   const std::string text =
       absl::StrReplaceAll(kGoodReport, {{"\"complete\": true", "\"complete\": false"}});

@@ -96,6 +96,43 @@ TEST(FormatRunSummaryTest, TotalsOverProcesses) {
   EXPECT_EQ(lines.size(), 5u) << "no problem lines expected";
 }
 
+TEST(FormatRunSummaryTest, PageTableLineSumsChecksAndNamesTheRootsTables) {
+  RunSummaryInput in;
+  in.root_pid = 10;
+  ProcessReport root = Report(10, {{"mmap", 4}});
+  root.pagetables = true;
+  root.pagetable_checks = 5;
+  root.pagetable_hits = 4;
+  root.counter_checks = 5;
+  root.counter_hits = 5;
+  root.vmflags_checks = 100;
+  root.vmflags_hits = 99;
+  root.vmpte_kb = 152;
+  root.pte_tables = 30;
+  root.pmd_tables = 5;
+  root.pud_tables = 3;
+  root.unlocated_tables = 2;
+  ProcessReport child = Report(11, {{"mmap", 1}});
+  child.pagetables = true;
+  child.pagetable_checks = 1;
+  child.pagetable_hits = 1;
+  child.counter_checks = 1;
+  child.counter_hits = 1;
+  child.vmflags_checks = 20;
+  child.vmflags_hits = 20;
+  in.reports.push_back(Loaded(root));
+  in.reports.push_back(Loaded(child));
+  EXPECT_THAT(FormatRunSummary(in),
+              HasSubstr("vmashadow: page tables: VmPTE hit 5/6; VmSize..VmLib hit 6/6; VmFlags "
+                        "hit 119/120 VMAs; root process: VmPTE 152 kB (30 PTE, 5 PMD, 3 PUD "
+                        "tables, 2 of them unlocated)\n"));
+  // Without page tables (--check=off) there is no such line.
+  RunSummaryInput off;
+  off.root_pid = 10;
+  off.reports.push_back(Loaded(Report(10, {{"mmap", 4}})));
+  EXPECT_THAT(FormatRunSummary(off), Not(HasSubstr("page tables")));
+}
+
 TEST(FormatRunSummaryTest, NoCallsSeen) {
   RunSummaryInput in;
   in.root_pid = 10;
