@@ -8,7 +8,9 @@ several configurations, interleaved round by round (the machine drifts), and
 prints the median ns/op and the ratio to native measured in the same round:
   wrappers, check=off    exported wrappers only (VMASHADOW_BACKEND=wrappers)
   sud, check=off         Syscall User Dispatch (the default backend)
-  sud, check=every       + a PROCMAP_QUERY range check after every event
+  sud, check=every       + a PROCMAP_QUERY range check after every event, and
+                         page tables learnt before calls that zap pages
+  every, no page tables  the same with VMASHADOW_PAGETABLES=0
 The wrapper path is mmap_libc (glibc's exported mmap reaches our wrapper;
 a page of its own between PROT_NONE neighbours) and mmap_libc_merge (a page
 that merges into the read-write VMA below it); the trapped path is mmap_raw
@@ -27,6 +29,7 @@ CONFIGS = [
     ('wrappers, check=off', {'VMASHADOW_BACKEND': 'wrappers', 'VMASHADOW_CHECK': 'off'}),
     ('sud, check=off', {'VMASHADOW_CHECK': 'off'}),
     ('sud, check=every', {'VMASHADOW_CHECK': 'every'}),
+    ('every, no page tables', {'VMASHADOW_CHECK': 'every', 'VMASHADOW_PAGETABLES': '0'}),
 ]
 
 
