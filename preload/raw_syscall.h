@@ -113,6 +113,22 @@ inline int64_t RawWrite(int fd, const void* buf, size_t n) {
 }
 inline void RawClose(int fd) { RawSyscall6(kSysClose, U(fd)); }
 
+// struct iovec as process_vm_readv/writev take it.
+struct RawIovec {
+  uint64_t base;
+  uint64_t len;
+};
+
+// Copies between our memory and [remote, remote + n) of our own process
+// with process_vm_readv/writev, which fail (-EFAULT, or a short count at
+// the first bad page) instead of faulting. Returns the raw result.
+inline int64_t RawVmCopy(bool write_remote, void* local, uint64_t remote, size_t n) {
+  const RawIovec l{U(local), n};
+  const RawIovec r{remote, n};
+  return RawSyscall6(write_remote ? kSysProcessVmWritev : kSysProcessVmReadv,
+                     U(RawSyscall6(kSysGetpid)), U(&l), 1, U(&r), 1, 0);
+}
+
 // --- Signals, as the raw rt_sigaction/rt_sigprocmask ABI has them. ---
 
 inline constexpr int kSigsys = 31;

@@ -143,12 +143,7 @@ int64_t Getpid() { return RawSyscall6(kSysGetpid); }
 
 // Copies between our memory and the program's, EFAULT instead of a fault.
 int64_t SafeCopy(bool to_user, void* ours, uint64_t user, size_t n) {
-  struct {
-    uint64_t base;
-    uint64_t len;
-  } local{U(ours), n}, remote{user, n};
-  const int64_t r = RawSyscall6(to_user ? kSysProcessVmWritev : kSysProcessVmReadv, U(Getpid()),
-                                U(&local), 1, U(&remote), 1, 0);
+  const int64_t r = RawVmCopy(to_user, ours, user, n);
   if (r == static_cast<int64_t>(n)) return 0;
   return IsError(r) ? (r == -EPERM || r == -ENOSYS ? -EFAULT : r) : -EFAULT;
 }
@@ -622,6 +617,10 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
   g[REG_RAX] = static_cast<greg_t>(r);
 }
 
+}  // namespace
+
+namespace {
+
 // The executable PT_LOAD of the object holding this code.
 int FindOwnText(struct dl_phdr_info* info, size_t, void* data) {
   const uint64_t here = U(&Handler);
@@ -632,7 +631,7 @@ int FindOwnText(struct dl_phdr_info* info, size_t, void* data) {
     if (here >= lo && here < lo + ph.p_memsz) {
       auto* range = static_cast<uint64_t*>(data);
       range[0] = lo;
-      range[1] = ph.p_memsz;
+      range[1] = lo + ph.p_memsz;
       return 1;
     }
   }
@@ -641,15 +640,21 @@ int FindOwnText(struct dl_phdr_info* info, size_t, void* data) {
 
 }  // namespace
 
-bool SudStart(const char** why, char* alt_region) {
+bool OwnTextRange(uint64_t* lo, uint64_t* hi) {
   uint64_t range[2] = {0, 0};
   dl_iterate_phdr(FindOwnText, range);
-  if (range[1] == 0) {
+  *lo = range[0];
+  *hi = range[1];
+  return range[1] != 0;
+}
+
+bool SudStart(const char** why, char* alt_region) {
+  uint64_t text_hi = 0;
+  if (!OwnTextRange(&g_text_lo, &text_hi)) {
     *why = "cannot find our own text";
     return false;
   }
-  g_text_lo = range[0];
-  g_text_len = range[1];
+  g_text_len = text_hi - g_text_lo;
   // The program's SIGSYS disposition (inherited SIG_IGN survives exec).
   KernelSigaction old{};
   RawSyscall6(kSysRtSigaction, kSigsys, 0, U(&old), 8);

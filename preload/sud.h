@@ -30,6 +30,10 @@ inline constexpr int kAltSlots = 1024;
 inline constexpr uint64_t kAltSlotSize = uint64_t{128} << 10;
 inline constexpr uint64_t kAltRegionSize = kAltSlots * kAltSlotSize;
 
+// libvmashadow.so's executable range [*lo, *hi): the code dispatch lets
+// through, and the frames a trace skips. False when it cannot be found.
+bool OwnTextRange(uint64_t* lo, uint64_t* hi);
+
 // Installs the SIGSYS handler and arms the calling thread (dispatch and its
 // signal stack, a slot of alt_region). False (and *why) when the kernel
 // refuses (pre-5.11, or disabled).

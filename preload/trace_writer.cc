@@ -19,7 +19,6 @@
 // return address must also fall in an executable VMA of the model.
 #include "preload/trace_writer.h"
 
-#include <link.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -222,32 +221,10 @@ size_t LineLen(const char* s, size_t n) {
 
 // --- Stacks. ---
 
-// Our own executable range (frames there are ours, not the program's).
-int FindOwnText(struct dl_phdr_info* info, size_t, void* data) {
-  const uint64_t here = U(&FindOwnText);
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
-    const uint64_t lo = info->dlpi_addr + ph.p_vaddr;
-    if (here >= lo && here < lo + ph.p_memsz) {
-      auto* range = static_cast<uint64_t*>(data);
-      range[0] = lo;
-      range[1] = lo + ph.p_memsz;
-      return 1;
-    }
-  }
-  return 0;
-}
-
 // Copies [addr, addr + n) of our own process through process_vm_readv,
 // which fails instead of faulting. Returns the bytes copied.
 size_t SafeRead(uint64_t addr, void* out, size_t n) {
-  struct {
-    uint64_t base;
-    uint64_t len;
-  } local{U(out), n}, remote{addr, n};
-  const int64_t r =
-      RawSyscall6(kSysProcessVmReadv, U(RawSyscall6(kSysGetpid)), U(&local), 1, U(&remote), 1, 0);
+  const int64_t r = RawVmCopy(false, out, addr, n);
   return r > 0 ? static_cast<size_t>(r) : 0;
 }
 
@@ -284,11 +261,7 @@ int ScanFrames(uint64_t sp, uint64_t hi, uint64_t* frames, int n, int max) {
   const uint64_t want = hi - sp < sizeof(words) ? hi - sp : sizeof(words);
   const size_t nwords = SafeRead(sp, words, want) / 8;
   // Candidates: words pointing into the program's code (per the model).
-  struct RemoteIov {
-    uint64_t base;
-    uint64_t len;
-  };
-  RemoteIov remote[kScanWords];
+  RawIovec remote[kScanWords];
   uint64_t cand[kScanWords];
   int ncand = 0;
   for (size_t i = 0; i < nwords; ++i) {
@@ -299,12 +272,12 @@ int ScanFrames(uint64_t sp, uint64_t hi, uint64_t* frames, int n, int max) {
     const Vma* v = CodeVma(w - 1);
     if (v == nullptr || (v->flags & kVmRead) == 0 || w - 7 < v->start || w > v->end) continue;
     cand[ncand] = w;
-    remote[ncand] = RemoteIov{w - 7, 7};
+    remote[ncand] = RawIovec{w - 7, 7};
     ++ncand;
   }
   if (ncand == 0) return n;
   uint8_t code[kScanWords * 7];
-  RemoteIov local{U(code), static_cast<uint64_t>(ncand) * 7};
+  RawIovec local{U(code), static_cast<uint64_t>(ncand) * 7};
   const int64_t r = RawSyscall6(kSysProcessVmReadv, U(RawSyscall6(kSysGetpid)), U(&local), 1,
                                 U(remote), U(ncand), 0);
   // A partial copy stops at the first candidate that could not be read.
@@ -478,10 +451,7 @@ void Start(const AddressSpace* model, const MmParams& params, uint64_t arena_siz
     }
     g_max_frames = v > kTraceMaxFrames ? kTraceMaxFrames : v;
   }
-  uint64_t range[2] = {0, 0};
-  dl_iterate_phdr(FindOwnText, range);
-  g_text_lo = range[0];
-  g_text_hi = range[1];
+  (void)OwnTextRange(&g_text_lo, &g_text_hi);  // our frames are skipped
   g_model = model;
 
   const uint64_t pid = static_cast<uint64_t>(RawSyscall6(kSysGetpid));
