@@ -39,7 +39,7 @@ namespace {
 constexpr size_t kArenaSize = size_t{64} << 20;
 constexpr size_t kMapsCap = size_t{8} << 20;
 constexpr size_t kSmapsCap = size_t{48} << 20;
-constexpr size_t kRegionSize = kArenaSize + 2 * kMapsCap + kSmapsCap + kAltRegionSize;
+constexpr size_t kBuffersSize = kArenaSize + 2 * kMapsCap + kSmapsCap;
 constexpr int kMaxRecords = 20;  // detailed divergence/result records printed
 
 enum class CheckMode { kOff, kExit, kEvery, kEveryN };
@@ -1310,8 +1310,12 @@ __attribute__((constructor)) void Init() {
   if (!ReadConfig()) return;
   g_pt_enabled = g_check != CheckMode::kOff && !EnvIs("VMASHADOW_PAGETABLES", "0");
 
+  // Under a finite RLIMIT_AS the address space we take is the program's to
+  // miss: fewer signal stacks then.
+  const int alt_slots = RlimitCur(9 /* RLIMIT_AS */) == kUnlimited ? kAltSlots : kAltSlotsLimited;
+  const uint64_t region_size = kBuffersSize + static_cast<uint64_t>(alt_slots) * kAltSlotSize;
   const int64_t m =
-      RawSyscall6(kSysMmap, 0, kRegionSize, abi::kProtRead | abi::kProtWrite,
+      RawSyscall6(kSysMmap, 0, region_size, abi::kProtRead | abi::kProtWrite,
                   abi::kMapPrivate | abi::kMapAnonymous | abi::kMapNoreserve, U(-1), 0);
   if (m < 0 && m >= -4095) {
     Writer w;
@@ -1353,7 +1357,7 @@ __attribute__((constructor)) void Init() {
   }
   if (g_use_sud) {
     const char* why = nullptr;
-    g_sud_armed = SudStart(&why, g_smaps + kSmapsCap);
+    g_sud_armed = SudStart(&why, g_smaps + kSmapsCap, alt_slots);
     if (!g_sud_armed) {
       Writer w;
       w.Str("vmashadow: Syscall User Dispatch unavailable (").Str(why);

@@ -155,6 +155,7 @@ int64_t SafeCopy(bool to_user, void* ours, uint64_t user, size_t n) {
 // thread takes a free slot, else one whose owner no longer exists.
 
 char* g_alt_base = nullptr;
+int g_alt_slots = 0;  // slots in g_alt_base (<= kAltSlots)
 uint64_t g_alt_owner[kAltSlots];
 __thread int t_alt_slot __attribute__((tls_model("initial-exec"))) = -1;
 
@@ -178,7 +179,7 @@ uint64_t AltOwnerId(int64_t tgid, int64_t tid) {
 
 int ClaimAltSlot(uint64_t me) {
   for (int pass = 0; pass < 2; ++pass) {
-    for (int i = 0; i < kAltSlots; ++i) {
+    for (int i = 0; i < g_alt_slots; ++i) {
       uint64_t cur = __atomic_load_n(&g_alt_owner[i], __ATOMIC_RELAXED);
       if (cur != 0) {
         if (pass == 0) continue;
@@ -205,7 +206,7 @@ void SetupAltStack() {
   if (t_alt_slot < 0) {
     t_alt_slot = ClaimAltSlot(AltOwnerId(tgid, RawSyscall6(kSysGettid)));
     if (t_alt_slot < 0) {
-      NoteOnce(6, "more than 1024 live threads: the rest trap on their own stacks");
+      NoteOnce(6, "more live threads than signal stacks: the rest trap on their own stacks");
       return;
     }
   }
@@ -648,7 +649,7 @@ bool OwnTextRange(uint64_t* lo, uint64_t* hi) {
   return range[1] != 0;
 }
 
-bool SudStart(const char** why, char* alt_region) {
+bool SudStart(const char** why, char* alt_region, int alt_slots) {
   uint64_t text_hi = 0;
   if (!OwnTextRange(&g_text_lo, &text_hi)) {
     *why = "cannot find our own text";
@@ -690,6 +691,7 @@ bool SudStart(const char** why, char* alt_region) {
     return false;
   }
   g_alt_base = alt_region;
+  g_alt_slots = alt_slots < kAltSlots ? alt_slots : kAltSlots;
   SetupAltStack();
   // From now on every rt_sigaction traps: handlers go through
   // DeferringHandler. Those installed before us (other constructors) too.

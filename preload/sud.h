@@ -24,20 +24,22 @@ namespace vmashadow::preload {
 
 // Our own signal stacks: one slot per live thread (a trap pushes >= 3.4 KiB,
 // ~11 KiB with AMX, and our handler runs the model on top: a thread with a
-// small stack must not pay that). The caller maps kAltRegionSize bytes
-// (MAP_NORESERVE: only the pages used cost memory) before seeding the model.
+// small stack must not pay that). The caller maps slots * kAltSlotSize bytes
+// (MAP_NORESERVE: only the pages used cost memory) before seeding the model:
+// kAltSlots, or kAltSlotsLimited when RLIMIT_AS is finite (address space the
+// program may need).
 inline constexpr int kAltSlots = 1024;
+inline constexpr int kAltSlotsLimited = 64;
 inline constexpr uint64_t kAltSlotSize = uint64_t{128} << 10;
-inline constexpr uint64_t kAltRegionSize = kAltSlots * kAltSlotSize;
 
+// Installs the SIGSYS handler and arms the calling thread (dispatch and its
+// signal stack, a slot of alt_region, which holds alt_slots of them). False
+// (and *why) when the kernel refuses (pre-5.11, or disabled).
+bool SudStart(const char** why, char* alt_region, int alt_slots);
 // libvmashadow.so's executable range [*lo, *hi): the code dispatch lets
 // through, and the frames a trace skips. False when it cannot be found.
 bool OwnTextRange(uint64_t* lo, uint64_t* hi);
 
-// Installs the SIGSYS handler and arms the calling thread (dispatch and its
-// signal stack, a slot of alt_region). False (and *why) when the kernel
-// refuses (pre-5.11, or disabled).
-bool SudStart(const char** why, char* alt_region);
 // Arms the calling thread (a new thread, a fork child: the kernel clears
 // dispatch in every new task) and gives it a signal stack.
 void SudArmThisThread();
