@@ -1312,8 +1312,15 @@ __attribute__((constructor)) void Init() {
 
   // Under a finite RLIMIT_AS the address space we take is the program's to
   // miss: fewer signal stacks then.
-  const int alt_slots = RlimitCur(9 /* RLIMIT_AS */) == kUnlimited ? kAltSlots : kAltSlotsLimited;
+  const uint64_t rlimit_as = RlimitCur(9 /* RLIMIT_AS */);
+  const int alt_slots = rlimit_as == kUnlimited ? kAltSlots : kAltSlotsLimited;
   const uint64_t region_size = kBuffersSize + static_cast<uint64_t>(alt_slots) * kAltSlotSize;
+  if (rlimit_as != kUnlimited && region_size > rlimit_as / 4) {
+    Writer w;
+    w.Str("vmashadow: RLIMIT_AS is ").Udec(rlimit_as >> 20).Str(" MiB: the model's ");
+    w.Udec(region_size >> 20).Str(" MiB would take too much of it; not monitoring\n");
+    return;
+  }
   const int64_t m =
       RawSyscall6(kSysMmap, 0, region_size, abi::kProtRead | abi::kProtWrite,
                   abi::kMapPrivate | abi::kMapAnonymous | abi::kMapNoreserve, U(-1), 0);

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -571,6 +572,21 @@ def case_exec_children(tmp):
         expect(rep.get('divergences') == 0, f'{name}: {rep.get("divergences")} divergences')
         expect(argv0 not in (ARGS.static, prog) and 'run_target' not in argv0,
                f'{name}: a report from an unmonitored program {argv0!r}')
+
+
+def case_tight_rlimit_as(tmp):
+    """A program under a small RLIMIT_AS is not monitored (the model's buffers
+    would eat into its address space): a note, the program's own exit."""
+    limit = 400 << 20
+    cmd = [ARGS.vmashadow, 'run', '--', ARGS.target, '5']
+    r = subprocess.run(cmd, env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=120,
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    err = r.stderr.decode(errors='replace')
+    print(f'$ (RLIMIT_AS {limit >> 20} MiB) vmashadow run -- target 5\n  -> exit {r.returncode}')
+    expect(r.returncode == 5, f'exit {r.returncode}, want 5', err)
+    expect('RLIMIT_AS is 400 MiB' in err and 'not monitoring' in err,
+           'no note about RLIMIT_AS', err)
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
