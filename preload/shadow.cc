@@ -393,18 +393,29 @@ int ReadStatusCounters(StatusCounters* out) {
 // The model's page tables from pagemap everywhere, calibrated against VmPTE
 // (tables no present page explains become "unlocated"), and the locked_vm
 // drift from VmLck (core's AddressSpace documents both).
+// Learns the pages present everywhere (after clearing the model's tables
+// when `clear`), between two reads of /proc/self/status that agree (again,
+// up to 4 times, when a fault moved them meanwhile); *after is the second.
+// Returns 0, 1 when the scan stopped short, or -errno when status is
+// unreadable.
+int LearnAllPages(bool clear, StatusCounters* after) {
+  bool scanned = false;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    StatusCounters before;
+    if (const int r = ReadStatusCounters(&before); r != 0) return r;
+    if (clear) g_model->ClearPageTables();
+    scanned = ScanPages(0, g_params.task_size, kFullCalls, LearnRegion);
+    if (const int r = ReadStatusCounters(after); r != 0) return r;
+    if (SameStatusCounters(before, *after)) break;
+  }
+  return scanned ? 0 : 1;
+}
+
 void SeedPageTables() {
   if (!g_pt_enabled) return;
   ++g_count.pt_calibrations;
-  StatusCounters before;
   StatusCounters after;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    if (ReadStatusCounters(&before) != 0) return;
-    g_model->ClearPageTables();
-    if (!ScanPages(0, g_params.task_size, kFullCalls, LearnRegion)) return;
-    if (ReadStatusCounters(&after) != 0) return;
-    if (SameStatusCounters(before, after)) break;
-  }
+  if (LearnAllPages(/*clear=*/true, &after) != 0) return;
   const uint64_t locked = g_model->mm_counters().locked_vm - g_model->locked_vm_drift();
   const uint64_t klocked = after.vm_lck_kb / 4;
   g_model->set_locked_vm_drift(klocked > locked ? klocked - locked : 0);
@@ -637,15 +648,10 @@ bool CheckVmFlags(const Call* call, const uint64_t* args) {
 // counter or VmFlags difference the whole model.
 void CheckMm(const Call* call, const uint64_t* args) {
   if (!g_pt_enabled) return;
-  StatusCounters before;
   StatusCounters after;
-  bool scanned = false;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    if (ReadStatusCounters(&before) != 0) return;
-    scanned = ScanPages(0, g_params.task_size, kFullCalls, LearnRegion);
-    if (ReadStatusCounters(&after) != 0) return;
-    if (SameStatusCounters(before, after)) break;
-  }
+  const int learnt = LearnAllPages(/*clear=*/false, &after);
+  if (learnt < 0) return;
+  const bool scanned = learnt == 0;
   const StatusCounters m = g_model->PredictStatus();
   g_last_kernel_status = after;
   g_last_model_status = m;
