@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/errno_name.h"
 #include "preload/raw_syscall.h"
 
 namespace vmashadow::preload {
@@ -69,8 +70,12 @@ class Writer {
     char digits[16];
     return Str("0x").Mem(digits, FormatHex(v, digits));
   }
-  // A syscall result: -errno in decimal, anything else in hex.
-  Writer& Ret(int64_t v) { return v < 0 && v >= -4095 ? Dec(v) : Hex(static_cast<uint64_t>(v)); }
+  // A syscall result: "-ENOMEM" (or "-133") for an error, hex otherwise.
+  Writer& Ret(int64_t v) {
+    if (v >= 0 || v < -4095) return Hex(static_cast<uint64_t>(v));
+    const char* name = ErrnoName(static_cast<int>(-v));
+    return name != nullptr ? Str("-").Str(name) : Dec(v);
+  }
   // The text up to (not including) the first '\n'.
   Writer& Line(const char* s, size_t n) {
     const void* nl = memchr(s, '\n', n);
@@ -139,6 +144,12 @@ class Text {
   Text& Hex(uint64_t v) {
     char digits[16];
     return Add("0x").Add(digits, FormatHex(v, digits));
+  }
+  // A syscall result: "-ENOMEM" (or "-133") for an error, hex otherwise.
+  Text& Ret(int64_t v) {
+    if (v >= 0 || v < -4095) return Hex(static_cast<uint64_t>(v));
+    const char* name = ErrnoName(static_cast<int>(-v));
+    return name != nullptr ? Add("-").Add(name) : Add("-").Udec(static_cast<uint64_t>(-v));
   }
   void Clear() {
     len_ = 0;

@@ -79,6 +79,9 @@ struct Sample {
   Text<48> what;
   Text<400> model;
   Text<400> kernel;
+  // For a result miss: the VMAs around the call's address, the model's and
+  // the kernel's (maps lines), so the sample says enough to reproduce it.
+  Text<1400> context;
 };
 
 // ---------------------------------------------------------------------------
@@ -512,6 +515,9 @@ size_t LineLen(const char* s, size_t n) {
 
 void StrictAbort();
 void LearnAnonRange(uint64_t lo, uint64_t hi);
+bool QueryKernel(uint64_t addr, abi::ProcmapQuery* q, bool* found, bool with_name = true);
+void RecordResultMiss(Call call, const uint64_t* args, int64_t kernel_ret, const Outcome& o,
+                      bool placement_ok);
 
 // The model's hidden state (VmFlags, anon_vma, fork child) of the VMA a maps
 // line starts at and of its neighbours: what decides merges.
@@ -526,7 +532,7 @@ void DescribeModelAt(Writer& w, const char* line, size_t len) {
     if (x == nullptr) continue;
     char flags[128];
     const size_t n = RenderVmFlags(x->flags, flags, sizeof(flags));
-    w.Str("  model vma ").Hex(x->start).Ch('-').Hex(x->end).Str(" VmFlags: ");
+    w.Str("vmashadow:   model vma ").Hex(x->start).Ch('-').Hex(x->end).Str(" VmFlags: ");
     w.Mem(flags, n < sizeof(flags) ? n : sizeof(flags)).Str(" anon_vma=").Udec(x->anon.anon_vma);
     w.Str(x->anon.fork_child ? " fork_child" : "").Ch('\n');
   }
@@ -535,7 +541,8 @@ void DescribeModelAt(Writer& w, const char* line, size_t len) {
 // Counts a divergence, keeps a sample, prints a record (the first few), and
 // marks the model for resynchronisation. call == nullptr: at exit.
 void RecordDivergence(const Call* call, const uint64_t* args, const char* what, const char* model,
-                      size_t model_len, const char* kernel, size_t kernel_len) {
+                      size_t model_len, const char* kernel, size_t kernel_len,
+                      const char* context = nullptr) {
   ++g_count.divergences;
   TraceDivergence(what, model, model_len, kernel, kernel_len);
   Text<200> ev;
@@ -555,14 +562,26 @@ void RecordDivergence(const Call* call, const uint64_t* args, const char* what, 
     s.model.Add(model, LineLen(model, model_len));
     s.kernel.Clear();
     s.kernel.Add(kernel, LineLen(kernel, kernel_len));
+    s.context.Clear();
+    if (context != nullptr) s.context.Add(context);
   }
   if (g_count.records++ < kMaxRecords) {
     Writer w;
     w.Str("vmashadow: divergence #").Udec(g_count.divergences).Str(" after event ");
     w.Udec(g_count.events_total).Ch(' ').Str(ev.c_str()).Str(", ").Str(what);
-    w.Str(" (profile ").Str(g_model->profile().name).Str(")\n  model:  ");
-    w.Line(model, model_len).Str("\n  kernel: ").Line(kernel, kernel_len).Ch('\n');
-    DescribeModelAt(w, model, model_len);
+    w.Str(" (profile ").Str(g_model->profile().name).Str(")\nvmashadow:   model:  ");
+    w.Line(model, model_len).Str("\nvmashadow:   kernel: ").Line(kernel, kernel_len).Ch('\n');
+    if (context != nullptr) {
+      // One "vmashadow:" line per context line.
+      for (const char* c = context; *c != '\0';) {
+        const size_t n = LineLen(c, strlen(c));
+        w.Str("vmashadow:   ").Mem(c, n).Ch('\n');
+        c += n;
+        if (*c == '\n') ++c;
+      }
+    } else {
+      DescribeModelAt(w, model, model_len);
+    }
   }
   g_dirty = true;
   if (g_strict) StrictAbort();
@@ -746,7 +765,7 @@ void FullCompare(const Call* call, const uint64_t* args) {
 // One PROCMAP_QUERY: the kernel's VMA covering addr or the next one, its name
 // in g_query_name unless !with_name. Returns false when the ioctl is
 // unavailable; *found tells whether there is such a VMA.
-bool QueryKernel(uint64_t addr, abi::ProcmapQuery* q, bool* found, bool with_name = true) {
+bool QueryKernel(uint64_t addr, abi::ProcmapQuery* q, bool* found, bool with_name) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     memset(q, 0, sizeof(*q));
     q->size = sizeof(*q);
@@ -927,6 +946,83 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
 }
 
 // ---------------------------------------------------------------------------
+// Result misses.
+
+// The address a call's result is about: the kernel's new mapping or break
+// when it made one, else the first argument (0 for mlockall/munlockall).
+uint64_t CallAddress(Call call, const uint64_t* args, int64_t kernel_ret, int64_t model_ret) {
+  const bool kernel_ok = kernel_ret >= 0 || kernel_ret < -4095;
+  switch (call) {
+    case Call::kMmap:
+    case Call::kMremap:
+    case Call::kBrk:
+      if (kernel_ok && kernel_ret != 0) return U(kernel_ret);
+      if (model_ret > 0) return U(model_ret);
+      return args[0];
+    case Call::kMlockall:
+    case Call::kMunlockall:
+      return 0;
+    default:
+      return args[0];
+  }
+}
+
+// Up to four maps lines of the model's VMAs around addr (the one before it,
+// the one covering it or the next, and the one after), then the kernel's
+// from the same start (PROCMAP_QUERY), into out.
+template <size_t N>
+void PutAround(Text<N>& out, uint64_t addr) {
+  Vma* prev = nullptr;
+  (void)g_model->tree().FindVmaPrev(addr, &prev);
+  const uint64_t from = prev != nullptr ? prev->start : (addr > 0 ? addr : 0);
+  out.Add("model VMAs from ").Hex(from).Add(":\n");
+  const Vma* v = prev != nullptr ? prev : g_model->FindVma(from);
+  for (int i = 0; i < 3 && v != nullptr; ++i, v = v->next) {
+    const size_t n = RenderVmaLine(*g_model, *v, g_line_model, sizeof(g_line_model));
+    out.Add("  ").Add(g_line_model, LineLen(g_line_model, n)).Add("\n");
+  }
+  out.Add("kernel VMAs from ").Hex(from).Add(":\n");
+  uint64_t at = from;
+  for (int i = 0; i < 3; ++i) {
+    abi::ProcmapQuery q;
+    bool found = false;
+    if (!QueryKernel(at, &q, &found) || !found) break;
+    const size_t n = KernelLine(q);
+    out.Add("  ").Add(g_line_kernel, LineLen(g_line_kernel, n)).Add("\n");
+    at = q.vma_end;
+  }
+}
+
+// A result the model did not predict (EventScope::Finish found
+// kernel_ret != model's). A divergence with the call, both results and the
+// VMAs around the call's address; unexplained when the model could not run
+// the call (its arena is exhausted). The model is reseeded either way.
+void RecordResultMiss(Call call, const uint64_t* args, int64_t kernel_ret, const Outcome& o,
+                      bool placement_ok) {
+  const auto is_err = [](int64_t r) { return r < 0 && r >= -4095; };
+  const uint64_t addr = CallAddress(call, args, kernel_ret, o.ret);
+  if (g_model->broken()) {
+    RecordUnexplained("model arena exhausted", addr, addr);
+    g_dirty = true;
+    return;
+  }
+  const char* what = "result";
+  if (is_err(kernel_ret) && is_err(o.ret)) {
+    what = "errno";
+  } else if (!is_err(kernel_ret) && !is_err(o.ret) && o.placement_predicted && placement_ok) {
+    what = "placement";
+  }
+  Text<64> model;
+  Text<64> kernel;
+  model.Add("returns ").Ret(o.ret);
+  kernel.Add("returns ").Ret(kernel_ret);
+  Text<1400> context;
+  if (call != Call::kMlockall && call != Call::kMunlockall) PutAround(context, addr);
+  RecordDivergence(&call, args, what, model.c_str(), model.size(), kernel.c_str(), kernel.size(),
+                   context.size() != 0 ? context.c_str() : nullptr);
+}
+
+// ---------------------------------------------------------------------------
 // The JSON report.
 
 template <size_t N>
@@ -958,6 +1054,7 @@ void WriteSamples(Writer& w, const Sample* samples, uint64_t n, bool divergence)
     if (divergence) {
       w.Key("call").Json(s.call.c_str()).Key("what").Json(s.what.c_str());
       w.Key("model").Json(s.model.c_str()).Key("kernel").Json(s.kernel.c_str());
+      if (s.context.size() != 0) w.Key("context").Json(s.context.c_str());
     } else {
       w.Key("what").Json(s.what.c_str()).Key("range").Json(s.model.c_str());
     }
@@ -1600,19 +1697,17 @@ void EventScope::Finish(int64_t kernel_ret, const Outcome& o, bool placement_ok)
     w.Str("vmashadow: event ").Udec(g_count.events_total).Ch(' ').Str(ev.c_str()).Str(" = ");
     w.Ret(kernel_ret).Str(t_trapped ? " (trapped)\n" : "\n");
   }
-  if (!hit && g_count.records++ < kMaxRecords) {
-    Writer w;
-    Text<200> ev;
-    PutEvent(ev, call_, args_);
-    w.Str("vmashadow: result differs at event ").Udec(g_count.events_total).Ch(' ');
-    w.Str(ev.c_str()).Str(": kernel ").Ret(kernel_ret).Str(", model ").Ret(o.ret).Ch('\n');
-  }
+  // Every miss counts: a result, errno or placement the model did not
+  // predict is a divergence with its sample (or, when the model could not
+  // run the call at all, unexplained with that reason); the model is then
+  // reseeded from the kernel before anything else is compared.
+  if (!hit) RecordResultMiss(call_, args_, kernel_ret, o, placement_ok);
   if (g_model->broken()) g_dirty = true;
   switch (g_check) {
     case CheckMode::kEvery:
       if (g_dirty) Resync();
-      if (!g_ready) break;
-      if (range_lo_ < range_hi_ && hit) {
+      if (!g_ready || !hit) break;  // a miss was recorded; the model is the kernel's again
+      if (range_lo_ < range_hi_) {
         RangeCheck(range_lo_, range_hi_, &call_, args_);
       } else {
         FullCompare(&call_, args_);

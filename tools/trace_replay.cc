@@ -484,6 +484,15 @@ void Replayer::ApplyEvent(const TraceEvent& e, bool verify, ReplayStep* step, Re
                 step, stats);
   }
   if (o.ret != e.kernel_ret) {
+    // The preload counts every result it missed and says why in the NOTE
+    // that follows the event: one it could not model (unexplained, with its
+    // reason) is not a mismatch; a divergence is.
+    const TraceRecord* note = Peek();
+    if (note != nullptr && note->kind == TraceRecordKind::kNote &&
+        note->note.kind == TraceNoteKind::kUnexplained) {
+      ++stats->unexplained_results;
+      return;
+    }
     AddMismatch(ReplayMismatch::kKernelResult, rec,
                 absl::StrCat("event ", event_index_, " ", EventText(e), ": model ", RetText(o.ret),
                              ", kernel ", RetText(e.kernel_ret)),

@@ -97,8 +97,9 @@ struct ReplayStats {
   uint64_t placement_hit = 0;
   uint64_t errno_predicted = 0;
   uint64_t errno_hit = 0;
-  uint64_t mismatches[5] = {};      // by ReplayMismatch::Kind
-  uint64_t unexplained_checks = 0;  // kernel check differences the preload explained
+  uint64_t mismatches[5] = {};       // by ReplayMismatch::Kind
+  uint64_t unexplained_checks = 0;   // kernel check differences the preload explained
+  uint64_t unexplained_results = 0;  // result misses the preload explained (model could not run)
   uint64_t total_mismatches() const {
     return mismatches[0] + mismatches[1] + mismatches[2] + mismatches[3] + mismatches[4];
   }

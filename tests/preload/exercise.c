@@ -15,6 +15,8 @@
 // With the argument "hidden" it also makes one raw mmap syscall the wrappers
 // cannot see, right after mapping its window: the checker must report exactly
 // that one divergence and resynchronise (stdout is the same either way).
+// With "hidden-miss" the raw mapping is followed by a wrapper call whose
+// result the model cannot predict: that miss is the one divergence.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +100,18 @@ int main(int argc, char** argv) {
                 0) != (long)window) {
       return 2;
     }
+  }
+  if (argc > 1 && strcmp(argv[1], "hidden-miss") == 0) {
+    // A raw mapping the wrappers cannot see, then a wrapper call whose
+    // result depends on it: the kernel refuses (EEXIST) where the model,
+    // which believes the range free, predicts success. That one miss must
+    // be one divergence, with its sample; everything after is exact again.
+    long raw = syscall(SYS_mmap, 0, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw < 0) return 2;
+    void* again =
+        mmap((void*)raw, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    Out("hidden-miss: %s\n", again == MAP_FAILED && errno == EEXIST ? "EEXIST" : "other");
+    if (munmap((void*)raw, 2 * PAGE) != 0) return 2;
   }
 
   char path[] = "/tmp/vmashadow-exercise-XXXXXX";

@@ -40,6 +40,8 @@ def main():
     ap.add_argument('--expect-divergences', type=int, default=None)
     ap.add_argument('--exact-results', action='store_true')
     ap.add_argument('--min-events', type=int, default=0)
+    ap.add_argument('--expect-record', action='append', default=[], metavar='REGEX',
+                    help='stderr must match REGEX (a divergence record, say)')
     ap.add_argument('--backend', default=None, help='VMASHADOW_BACKEND (sud, wrappers)')
     ap.add_argument('cmd', nargs=argparse.REMAINDER)
     args = ap.parse_args()
@@ -93,6 +95,10 @@ def main():
             ok = False
         if args.check == 'every' and checks < events:
             print(f'FAIL: pid {pid}: {checks} checks for {events} events with check=every')
+            ok = False
+    for pattern in args.expect_record:
+        if not re.search(pattern, err, re.M):
+            print(f'FAIL: no stderr line matches {pattern!r}')
             ok = False
     if args.expect_divergences is not None:
         records = len(re.findall(r'^vmashadow: divergence #', err, re.M))
