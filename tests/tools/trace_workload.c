@@ -1,7 +1,8 @@
 // trace_workload.c — a program whose mappings the trace tests know exactly.
 //
 //   trace_workload pattern   make_mappings() makes exactly 7 mmaps (a PROT_NONE
-//                            reservation, three rw blocks A, C, B filled in the
+//                            reservation whose first and last pages stay
+//                            PROT_NONE, three rw blocks A, C, B filled in the
 //                            order A, B, C so that A+C and B hold different
 //                            anon_vmas, a read-only block R after B, a file
 //                            mapping F whose second half maps another offset),
@@ -23,7 +24,8 @@
 
 #define PAGE 4096UL
 
-static inline __attribute__((always_inline)) void* Map(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+static inline __attribute__((always_inline)) void* Map(void* addr, size_t len, int prot, int flags,
+                                                       int fd, off_t off) {
   void* p = mmap(addr, len, prot, flags, fd, off);
   if (p == MAP_FAILED) {
     perror("mmap");
@@ -34,13 +36,15 @@ static inline __attribute__((always_inline)) void* Map(void* addr, size_t len, i
 
 __attribute__((noinline)) static void make_mappings(const char* file) {
   const int anon = MAP_PRIVATE | MAP_ANONYMOUS;
-  char* res = Map(NULL, 16 * PAGE, PROT_NONE, anon, -1, 0);
-  char* a = Map(res, 4 * PAGE, PROT_READ | PROT_WRITE, anon | MAP_FIXED, -1, 0);
+  // The reservation's first page stays PROT_NONE: whatever the kernel put
+  // below it (a library's .bss, another rw block) can never merge with A.
+  char* res = Map(NULL, 17 * PAGE, PROT_NONE, anon, -1, 0);
+  char* a = Map(res + PAGE, 4 * PAGE, PROT_READ | PROT_WRITE, anon | MAP_FIXED, -1, 0);
   memset(a, 1, 4 * PAGE);  // A gets its own anon_vma
-  char* b = Map(res + 8 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE, anon | MAP_FIXED, -1, 0);
+  char* b = Map(res + 9 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE, anon | MAP_FIXED, -1, 0);
   memset(b, 2, 4 * PAGE);  // B gets another
-  char* c = Map(res + 4 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE, anon | MAP_FIXED, -1, 0);
-  char* r = Map(res + 12 * PAGE, 2 * PAGE, PROT_READ, anon | MAP_FIXED, -1, 0);
+  char* c = Map(res + 5 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE, anon | MAP_FIXED, -1, 0);
+  char* r = Map(res + 13 * PAGE, 2 * PAGE, PROT_READ, anon | MAP_FIXED, -1, 0);
   const int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0600);
   if (fd < 0 || ftruncate(fd, 16 * PAGE) != 0) {
     perror(file);
@@ -69,8 +73,8 @@ __attribute__((noinline)) static void churn(long rounds) {
 int main(int argc, char** argv) {
   const char* mode = argc > 1 ? argv[1] : "pattern";
   char file[4096];
-  snprintf(file, sizeof(file), "%s/trace_workload.%d.dat", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-           (int)getpid());
+  snprintf(file, sizeof(file), "%s/trace_workload.%d.dat",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
   if (strcmp(mode, "pattern") == 0 || strcmp(mode, "crash") == 0) {
     make_mappings(file);  // the file stays: unlinking it would print " (deleted)"
     if (strcmp(mode, "crash") == 0) kill(getpid(), SIGKILL);
