@@ -29,6 +29,7 @@ enum SysNr : long {
   kSysRtSigreturn = 15,
   kSysIoctl = 16,
   kSysSchedYield = 24,
+  kSysNanosleep = 35,
   kSysMremap = 25,
   kSysMadvise = 28,
   kSysShmat = 30,

@@ -69,6 +69,7 @@ struct Counters {
   uint64_t vmflags_hits;
   uint64_t pt_learnt_ranges;  // PAGEMAP_SCAN learning before zapping calls
   uint64_t pt_calibrations;   // page tables reseeded from pagemap
+  uint64_t pt_rescans;        // full checks scanned again for a fault in flight (CheckMm)
 };
 
 // The first few divergences and unexplained changes, kept for the report.
@@ -622,6 +623,10 @@ void PutStatus(Out& out, const StatusCounters& c) {
   out.Add(" VmPTE ").Udec(c.vm_pte_kb);
 }
 
+// Set once a second thread runs: from then on, page faults (which give
+// VMAs their anon_vma without a syscall) may race with our calls.
+bool g_threaded = false;
+
 // Each VMA's smaps VmFlags against the model's flags. Returns false after
 // recording the first difference (the model is then reseeded).
 bool CheckVmFlags(const Call* call, const uint64_t* args) {
@@ -668,10 +673,27 @@ bool CheckVmFlags(const Call* call, const uint64_t* args) {
 void CheckMm(const Call* call, const uint64_t* args) {
   if (!g_pt_enabled) return;
   StatusCounters after;
-  const int learnt = LearnAllPages(/*clear=*/false, &after);
+  int learnt = LearnAllPages(/*clear=*/false, &after);
   if (learnt < 0) return;
+  StatusCounters m = g_model->PredictStatus();
+  // Another thread's fault allocates its page table (VmPTE counts it) and
+  // only then, after allocating and zeroing the page, sets the PTE: a scan
+  // in between misses the page while both status reads already count the
+  // table, so the model is one table short of a state the kernel is still
+  // building. The faulting thread may be preempted in that window (for a
+  // time slice or more on a loaded machine). Learning only adds, so scanning
+  // again after waiting for it (1, 2, 4 … 32 ms: at most 63 ms in all, only
+  // when VmPTE is above the prediction) settles it; a table the model truly
+  // lacks stays a difference.
+  for (int again = 0; again < 6 && g_threaded && m.vm_pte_kb < after.vm_pte_kb; ++again) {
+    const int64_t ts[2] = {0, int64_t{1000000} << again};
+    RawSyscall6(kSysNanosleep, U(ts), 0);
+    ++g_count.pt_rescans;
+    learnt = LearnAllPages(/*clear=*/false, &after);
+    if (learnt < 0) return;
+    m = g_model->PredictStatus();
+  }
   const bool scanned = learnt == 0;
-  const StatusCounters m = g_model->PredictStatus();
   g_last_kernel_status = after;
   g_last_model_status = m;
   ++g_count.counter_checks;
@@ -790,10 +812,6 @@ bool QueryKernel(uint64_t addr, abi::ProcmapQuery* q, bool* found, bool with_nam
 size_t KernelLine(const abi::ProcmapQuery& q) {
   return RenderQueryLine(q, g_query_name, q.vma_name_size, g_line_kernel, sizeof(g_line_kernel));
 }
-
-// Set once a second thread runs: from then on, page faults (which give
-// VMAs their anon_vma without a syscall) may race with our calls.
-bool g_threaded = false;
 
 // A difference only in where a private anonymous VMA with anonymous pages
 // starts or ends. Pages are written without syscalls, so the model learns
@@ -1137,6 +1155,7 @@ void WriteReport(const char* reason, bool complete) {
     w.Key("vmflags_hits").Udec(g_count.vmflags_hits);
     w.Key("pt_learnt_ranges").Udec(g_count.pt_learnt_ranges);
     w.Key("pt_calibrations").Udec(g_count.pt_calibrations);
+    w.Key("pt_rescans").Udec(g_count.pt_rescans);
     {
       const PageTableCounts pt = g_model->page_tables().counts();
       w.Key("page_tables").Ch('{').Key("pte", true).Udec(pt.pte_tables);

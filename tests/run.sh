@@ -2,6 +2,7 @@
 # The project's two entry points (README "Set up"):
 #   bash tests/run.sh demo   install what is needed, build, run the main job
 #   bash tests/run.sh test   install what is needed, build, run the whole suite
+#   bash tests/run.sh repeat the tests that failed elsewhere once, 20-50 runs each
 # Options after the mode: --long (soak/fuzz lengths), --build-dir=DIR.
 # Run as root on Debian 12: the packages come from apt, and the kernel-oracle
 # tests lower vm.max_map_count (always restored) and map below 64 KiB.
@@ -86,8 +87,25 @@ print("python3 done:", m.tell(), "compressed bytes")'
     echo "${ok:-0} passed, $(( ${fail:-0} + ${timeout:-0} )) failed, ${skip:-0} skipped"
     exit $rc
     ;;
+  repeat)
+    # Tests that once failed on machines other than ours, run many times:
+    # each must pass every time (issue 19: 20 runs each, mm_threads 50).
+    rc=0
+    for spec in mm_threads:50 itest_altstack:20 maps_text_test:20 trace_maps:20 \
+                preload_exercise_result_miss:20; do
+      name=${spec%%:*}
+      n=${spec##*:}
+      echo "== repeat: $name x $n"
+      meson test -C "$build" --repeat "$n" --num-processes 1 --print-errorlogs "$name" \
+        >"$build/meson-logs/repeat-$name.txt" 2>&1 || rc=1
+      ok=$(grep -cE "^ *[0-9]+/[0-9]+ .* OK " "$build/meson-logs/repeat-$name.txt" || true)
+      echo "$name: $ok of $n runs passed"
+      [[ $ok -eq $n ]] || rc=1
+    done
+    exit $rc
+    ;;
   *)
-    echo "run.sh: mode must be 'demo' or 'test'" >&2
+    echo "run.sh: mode must be 'demo', 'test' or 'repeat'" >&2
     exit 2
     ;;
 esac
