@@ -393,6 +393,31 @@ int64_t ModelledSyscall(long nr, const uint64_t* x, bool* handled) {
   }
 }
 
+bool IsModelledSyscall(long nr) {
+  switch (nr) {
+    case kSysMmap:
+    case kSysMunmap:
+    case kSysMprotect:
+    case kSysPkeyMprotect:
+    case kSysMremap:
+    case kSysMadvise:
+    case kSysBrk:
+    case kSysMlock:
+    case kSysMlock2:
+    case kSysMunlock:
+    case kSysMlockall:
+    case kSysMunlockall:
+    case kSysMseal:
+    case kSysProcessMadvise:
+    case kSysShmat:
+    case kSysShmdt:
+    case kSysRemapFilePages:
+      return true;
+    default:
+      return false;
+  }
+}
+
 namespace {
 
 // glibc's __brk: sets __curbrk from the kernel's answer.

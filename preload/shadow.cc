@@ -97,6 +97,9 @@ bool g_follow_children = true;
 bool g_use_sud = true;
 bool g_sud_armed = false;
 bool g_report_written = false;
+// Why this process is no longer monitored (nullptr while it is): the
+// report's "monitoring" says so.
+const char* g_stepped_aside = nullptr;
 CheckMode g_check = CheckMode::kExit;
 uint64_t g_check_every = 0;
 int g_lock = 0;
@@ -1114,6 +1117,13 @@ void WriteReport(const char* reason, bool complete) {
     w.Key("kernel").Json(g_kernel_release);
     w.Key("kernel_profile").Json(g_model->profile().name);
     w.Key("backend").Json(g_sud_armed ? "sud" : "wrappers");
+    if (g_stepped_aside != nullptr) {
+      Text<120> m;
+      m.Add("stepped aside: ").Add(g_stepped_aside);
+      w.Key("monitoring").Json(m.c_str());
+    } else {
+      w.Key("monitoring").Json("monitored");
+    }
     w.Key("check");
     if (const char* c = CheckName(); c != nullptr) {
       w.Json(c);
@@ -1554,10 +1564,18 @@ void ForkUnlock() {
   LockRelease();
 }
 
-void ChildAfterFork() {
+void ChildAfterFork(bool vfork_child) {
   const int pid = static_cast<int>(RawSyscall6(kSysGetpid));
   g_lock = 0;
   if (pid == g_owner_pid) return;  // already done (the trap path ran first)
+  if (vfork_child) {
+    // Not armed, no report: it runs until its execve (a debugger's child
+    // calls PTRACE_TRACEME first, and a trap would then stop it for a
+    // tracer that waits for the vfork to end). Its new image is monitored.
+    g_owner_pid = pid;
+    g_ready = false;
+    return;
+  }
   g_parent_pid = g_owner_pid;
   g_owner_pid = pid;
   // The inherited /proc/self/maps fd still describes the parent.
@@ -1606,6 +1624,21 @@ void ImageEnding(const char* reason) {
   RestoreSignals(mask);
 }
 
+void ShadowStepAside(const char* why) {
+  if (!ShadowReady() || RawSyscall6(kSysGetpid) != g_owner_pid) return;
+  const uint64_t mask = BlockAllSignals();
+  LockAcquire();
+  g_stepped_aside = why;
+  NoteOnce(7, "stepped aside: this process is traced; it runs on unmonitored");
+  if (!g_report_written) {
+    WriteReport("stepped aside", true);
+    g_report_written = true;
+  }
+  g_ready = false;
+  LockRelease();
+  RestoreSignals(mask);
+}
+
 void EmergencyReport(const char* reason) {
   if (g_model == nullptr || g_report_written) return;
   if (RawSyscall6(kSysGetpid) != g_owner_pid) return;
@@ -1647,10 +1680,10 @@ EventScope::EventScope(Call call, uint64_t a0, uint64_t a1, uint64_t a2, uint64_
     __atomic_fetch_add(&g_count.passthrough, 1, __ATOMIC_RELAXED);
     return;
   }
-  // With dispatch every program handler defers signals that arrive while
-  // t_in_hook is set (sud.cc), so no program code runs while this thread
-  // holds the lock; without it, signals are blocked for the event.
-  blocked_ = !SudDefersSignals();
+  // No program code may run on this thread while it holds the lock:
+  // signals are blocked for the event (the trap path's handler has done so
+  // already, sud.cc).
+  blocked_ = !SudSignalsBlocked();
   if (blocked_) saved_mask_ = BlockAllSignals();
   t_in_hook = true;
   LockAcquire();

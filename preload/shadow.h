@@ -94,6 +94,8 @@ class EventScope {
 // update under the lock) and returns the kernel's raw result. *handled is
 // false when nr is not a memory-mapping call.
 int64_t ModelledSyscall(long nr, const uint64_t* a, bool* handled);
+// True for the syscalls ModelledSyscall handles (the same list).
+bool IsModelledSyscall(long nr);
 
 // True once the preload is seeded and watching this process.
 bool ShadowReady();
@@ -113,8 +115,13 @@ void ForkLock();
 void ForkUnlock();
 // In a fork child (its own memory): the model becomes the child's view, the
 // counters and the report start afresh; steps aside when children are not
-// followed. Idempotent per pid.
-void ChildAfterFork();
+// followed, and for a vfork child (vfork_child: it only runs until its
+// execve, on its parent's behalf; the image it execs is monitored on its
+// own). Idempotent per pid.
+void ChildAfterFork(bool vfork_child = false);
+// This process can no longer be monitored (why: "traced (PTRACE_TRACEME)"):
+// its report says so and the model stops; the program runs on unharmed.
+void ShadowStepAside(const char* why);
 // The process is about to leave this image: final check and the report
 // (reason: "exit_group" or "execve"). No-op in a CLONE_VM child.
 void ImageEnding(const char* reason);

@@ -8,6 +8,7 @@
 // bad pointer gives the program EFAULT instead of crashing us.
 #include "preload/sud.h"
 
+#include <cpuid.h>
 #include <link.h>
 #include <signal.h>
 #include <ucontext.h>
@@ -83,7 +84,149 @@ vmashadow_clone_stub:
 1:
   ret $128
   .size vmashadow_clone_stub, .-vmashadow_clone_stub
+
+  .p2align 4
+  .globl vmashadow_syscall_tramp
+  .type vmashadow_syscall_tramp, @function
+vmashadow_syscall_tramp:
+  .cfi_startproc simple
+  .cfi_def_cfa %rsp, 136
+  .cfi_offset %rip, -136
+  syscall
+  ret $128
+  .cfi_endproc
+  .size vmashadow_syscall_tramp, .-vmashadow_syscall_tramp
+
+  .p2align 4
+  .globl vmashadow_mm_tramp
+  .type vmashadow_mm_tramp, @function
+vmashadow_mm_tramp:
+  .cfi_startproc simple
+  .cfi_def_cfa %rsp, 152
+  .cfi_offset %rip, -136
+  pushfq
+  .cfi_adjust_cfa_offset 8
+  movq %rsp, %r11
+  movq 16(%rsp), %rsp
+  pushq %r11
+  pushq %rbp
+  movq %rsp, %rbp
+  .cfi_escape 0x0f, 0x06, 0x76, 0x08, 0x06, 0x23, 0xa0, 0x01
+  .cfi_escape 0x10, 0x06, 0x02, 0x76, 0x00
+  pushq %rbx
+  .cfi_escape 0x10, 0x03, 0x02, 0x76, 0x78
+  pushq %rax
+  pushq %r9
+  pushq %r8
+  pushq %r10
+  pushq %rdx
+  pushq %rsi
+  pushq %rdi
+  movq %rsp, %rbx
+  subq vmashadow_xsave_bytes(%rip), %rsp
+  andq $-64, %rsp
+  xorl %ecx, %ecx
+  movq %rcx, 512(%rsp)
+  movq %rcx, 520(%rsp)
+  movq %rcx, 528(%rsp)
+  movq %rcx, 536(%rsp)
+  movq %rcx, 544(%rsp)
+  movq %rcx, 552(%rsp)
+  movq %rcx, 560(%rsp)
+  movq %rcx, 568(%rsp)
+  movl vmashadow_xsave_mask(%rip), %eax
+  movl vmashadow_xsave_mask+4(%rip), %edx
+  xsave64 (%rsp)
+  cld
+  movq 48(%rbx), %rdi
+  movq %rbx, %rsi
+  call vmashadow_mm_dispatch
+  movq %rax, 48(%rbx)
+  movl vmashadow_xsave_mask(%rip), %eax
+  movl vmashadow_xsave_mask+4(%rip), %edx
+  xrstor64 (%rsp)
+  movq %rbx, %rsp
+  popq %rdi
+  popq %rsi
+  popq %rdx
+  popq %r10
+  popq %r8
+  popq %r9
+  popq %rax
+  popq %rbx
+  .cfi_restore %rbx
+  popq %rbp
+  .cfi_restore %rbp
+  popq %rsp
+  .cfi_def_cfa %rsp, 160
+  pushq %rax
+  .cfi_adjust_cfa_offset 8
+  pushq %rdi
+  .cfi_adjust_cfa_offset 8
+  pushq %rsi
+  .cfi_adjust_cfa_offset 8
+  pushq %rdx
+  .cfi_adjust_cfa_offset 8
+  pushq %r10
+  .cfi_adjust_cfa_offset 8
+  movl $14, %eax
+  movl $2, %edi
+  leaq 48(%rsp), %rsi
+  xorl %edx, %edx
+  movl $8, %r10d
+  syscall
+  popq %r10
+  .cfi_adjust_cfa_offset -8
+  popq %rdx
+  .cfi_adjust_cfa_offset -8
+  popq %rsi
+  .cfi_adjust_cfa_offset -8
+  popq %rdi
+  .cfi_adjust_cfa_offset -8
+  popq %rax
+  .cfi_adjust_cfa_offset -8
+  popfq
+  .cfi_adjust_cfa_offset -8
+  addq $16, %rsp
+  .cfi_adjust_cfa_offset -16
+  ret $128
+  .cfi_endproc
+  .size vmashadow_mm_tramp, .-vmashadow_mm_tramp
 )");
+
+// The trampolines a trapped syscall continues in after our handler has
+// returned (see the file comment): on the program's stack, 136 (plain) or
+// 152 (mm) bytes below its stack pointer, past its red zone.
+//
+// vmashadow_syscall_tramp: [rsp] = the program's next instruction. Issues
+// the syscall as the program would have (its registers, its signal mask; a
+// restart rewinds to our syscall instruction) and returns there.
+//
+// vmashadow_mm_tramp: [rsp] = the program's signal mask (to restore),
+// [rsp + 8] = the top of this thread's stack of ours, [rsp + 16] = the
+// program's next instruction; entered with every signal but SIGSYS blocked
+// (the handler set that mask). Switches to our stack, saves the extended
+// register state (xsave: the program's vector registers survive our C
+// code, as they survive a syscall), calls vmashadow_mm_dispatch(nr, args),
+// restores, switches back, restores the program's signal mask with one
+// rt_sigprocmask issued on the program's stack (so a signal pending meanwhile
+// finds the program's stack and our trampoline, never our frames) and
+// returns with the kernel's result in rax, every other register but rcx and
+// r11 as it was.
+// Both are exported (default visibility) so that a program, a profiler or a
+// test can tell an interrupted trapped syscall (dladdr, dlsym) from our code.
+extern "C" void vmashadow_syscall_tramp();
+extern "C" void vmashadow_mm_tramp();
+extern "C" __attribute__((visibility("hidden"), used)) int64_t vmashadow_mm_dispatch(
+    uint64_t nr, const uint64_t* args);
+// Bytes reserved below the saved registers for the xsave area: the size
+// CPUID leaf 0xD reports for the enabled features, plus alignment slack.
+extern "C" {
+__attribute__((visibility("hidden"), used)) uint64_t vmashadow_xsave_bytes = 4096;
+// The state components saved: XCR0 without AMX's (17, 18: their use needs a
+// permission the program asks for, and XRSTOR of an unpermitted one faults).
+__attribute__((visibility("hidden"), used)) uint64_t vmashadow_xsave_mask = 7;
+}
 
 namespace vmashadow::preload {
 namespace {
@@ -104,19 +247,14 @@ constexpr uint64_t kRedZoneSkip = 136;  // 128-byte red zone + the return addres
 uint64_t g_text_lo = 0;
 uint64_t g_text_len = 0;
 KernelSigaction g_app_sigsys;  // the program's view of SIGSYS
-// The program's handlers. Every handler the program installs runs through
-// DeferringHandler (the kernel's action), which calls the program's from
-// this table, so a signal arriving while the thread is inside an event waits
-// until the event has released the model lock (a handler that longjmps out
-// of an event, as shells do on SIGINT, would otherwise leave it held).
-struct AppHandler {
-  uint64_t handler;
-  uint64_t flags;  // as the program set them
+// The kernel runs every program handler with our restorer (glibc's
+// __restore_rt would itself trap); the program reads back its own.
+struct AppRestorer {
+  uint64_t restorer;
+  bool flag;  // the program set SA_RESTORER
 };
-AppHandler g_app_handlers[65];
-uint64_t g_wrapped = 0;  // bit sig: the kernel's action for sig is DeferringHandler
-bool g_defer_signals = false;
-uint64_t g_deferred_total = 0;  // signals deferred so far (for the report)
+AppRestorer g_app_restorer[65];
+uint64_t g_deferred_total = 0;  // SIGSYS deferred out of events (the report's count)
 uint64_t g_own_fatal = 0;       // signals whose handler is our report writer
 uint64_t g_fatal_wanted = 0;    // signals we put our report writer on when SIG_DFL
 KernelSigaction g_fatal_action;
@@ -126,16 +264,17 @@ __thread bool t_sigsys_blocked __attribute__((tls_model("initial-exec"))) = fals
 // A program-sent SIGSYS that arrived while the program had it blocked: held
 // here until it unblocks it (the kernel cannot hold it: it is never blocked).
 __thread bool t_sigsys_pending __attribute__((tls_model("initial-exec"))) = false;
-// Signals that arrived while this thread was inside an event: each was sent
-// again to this thread (rt_tgsigqueueinfo, its siginfo kept) and blocked, so
-// the kernel holds it pending, in order and without bound, until the event
-// ends and SudFlushDeferredSignals unblocks these bits. Written by
-// DeferringHandler only, read and cleared by the thread it interrupted.
-__thread uint64_t t_deferred_bits __attribute__((tls_model("initial-exec"))) = 0;
-// A SIGSYS (not a dispatch trap) that arrived inside an event: SIGSYS is
-// never blocked, so it waits here instead.
+// A SIGSYS (not a dispatch trap) that arrived inside an event: every other
+// signal is blocked there, SIGSYS never is, so it waits here until the
+// event ends (SudFlushDeferredSignals).
 __thread bool t_sigsys_deferred __attribute__((tls_model("initial-exec"))) = false;
 __thread siginfo_t t_sigsys_info __attribute__((tls_model("initial-exec")));
+// True while vmashadow_mm_dispatch runs: the handler blocked every signal
+// for the trampoline, so the event need not (SudSignalsBlocked).
+__thread bool t_signals_blocked __attribute__((tls_model("initial-exec"))) = false;
+// A copy of a signal mask the program passes to a call that swaps masks
+// (rt_sigsuspend, ppoll, pselect6, epoll_pwait), SIGSYS taken out.
+__thread uint64_t t_call_mask __attribute__((tls_model("initial-exec"))) = 0;
 
 bool IsError(int64_t r) { return r < 0 && r >= -4095; }
 
@@ -261,88 +400,23 @@ int64_t TrapSigaltstack(const greg_t* g, const uint64_t* a) {
 
 // ---------------------------------------------------------------------------
 // Signals, virtualised.
-
-// Unblocks the signals deferred on this thread. Safe against a signal that
-// arrives meanwhile: the bits are cleared only after the unblock, and
-// DeferringHandler unblocks them itself when it finds them set outside an
-// event (before the program's handler, which may longjmp, runs).
-void UnblockDeferred() {
-  const uint64_t bits = t_deferred_bits;
-  if (bits == 0) return;
-  RawSyscall6(kSysRtSigprocmask, 1 /* SIG_UNBLOCK */, U(&bits), 0, 8);
-  __atomic_fetch_and(&t_deferred_bits, ~bits, __ATOMIC_RELAXED);
-}
-
-// A signal for the program that finds this thread inside an event: sent
-// again to this thread and blocked in the interrupted context, so it runs
-// when the event ends (SudFlushDeferredSignals). False: run it now (not in an
-// event, or a fault, which would only recur on return).
-bool DeferIfInHook(int sig, const siginfo_t* si, ucontext_t* uc) {
-  if (!InHook()) {
-    // Between an event's end and its unblocking (or a signal sent by that
-    // unblocking): let the deferred ones in first.
-    if (t_deferred_bits != 0) {
-      uint64_t m = 0;
-      memcpy(&m, &uc->uc_sigmask, sizeof(m));
-      m &= ~t_deferred_bits;
-      memcpy(&uc->uc_sigmask, &m, sizeof(m));
-      UnblockDeferred();
-    }
-    return false;
-  }
-  const bool fault =
-      sig == 4 || sig == 5 || sig == 7 || sig == 8 || sig == 11;  // ILL TRAP BUS FPE SEGV
-  if (fault && si->si_code > 0) return false;
-  __atomic_fetch_add(&g_deferred_total, 1, __ATOMIC_RELAXED);
-  if (sig == kSigsys) {
-    memcpy(&t_sigsys_info, si, sizeof(siginfo_t));
-    t_sigsys_deferred = true;
-    return true;
-  }
-  const uint64_t bit = uint64_t{1} << (sig - 1);
-  // Blocked first (an SA_NODEFER handler would get it back at once), then
-  // pending again with its siginfo; blocked in the context we return to.
-  RawSyscall6(kSysRtSigprocmask, 0 /* SIG_BLOCK */, U(&bit), 0, 8);
-  RawSyscall6(kSysRtTgsigqueueinfo, U(Getpid()), U(RawSyscall6(kSysGettid)), U(sig), U(si));
-  __atomic_fetch_or(&t_deferred_bits, bit, __ATOMIC_RELAXED);
-  uint64_t m = 0;
-  memcpy(&m, &uc->uc_sigmask, sizeof(m));
-  m |= bit;
-  memcpy(&uc->uc_sigmask, &m, sizeof(m));
-  return true;
-}
-
-// The kernel's action for every program handler (see g_app_handlers).
-void DeferringHandler(int sig, siginfo_t* si, void* ctx) {
-  if (sig <= 0 || sig > 64 || DeferIfInHook(sig, si, static_cast<ucontext_t*>(ctx))) return;
-  const AppHandler a = g_app_handlers[sig];
-  if (a.handler == kSigIgn) return;
-  if (a.handler == kSigDfl) {  // changed while this signal was on its way
-    ResetAndRaise(sig);
-    return;
-  }
-  if ((a.flags & kSaResethand) != 0) {
-    // SA_RESETHAND, done here rather than by the kernel: a deferred signal
-    // must still find the program's handler when it is re-sent.
-    KernelSigaction dfl{kSigDfl, 0, 0, 0};
-    RawSyscall6(kSysRtSigaction, U(sig), U(&dfl), 0, 8);
-    g_app_handlers[sig].handler = kSigDfl;
-    __atomic_fetch_and(&g_wrapped, ~(uint64_t{1} << sig), __ATOMIC_RELAXED);
-  }
-  // The kernel passes all three arguments to every x86-64 handler.
-  reinterpret_cast<void (*)(int, siginfo_t*, void*)>(a.handler)(sig, si, ctx);
-}
-
-// The program's view of an action the kernel holds for sig: the program's
-// handler and flags in place of DeferringHandler when `wrapped`.
-void ProgramView(int sig, bool wrapped, const AppHandler& app, KernelSigaction* k) {
-  if (!wrapped || sig <= 0 || sig > 64) return;
-  k->handler = app.handler;
-  k->flags = app.flags | kSaRestorer;
-}
+//
+// The program's handlers are installed as it asks (only the restorer is
+// ours, and SIGSYS is never in a handler's mask): no wrapper of ours runs
+// under them. No program code may run on a thread while it holds the model
+// lock, so every event blocks signals instead: the trap path's handler
+// returns into vmashadow_mm_tramp with every signal but SIGSYS blocked and
+// the trampoline restores the program's mask once the event is over; the
+// exported wrappers block and restore it themselves (shadow.cc). A signal
+// sent meanwhile stays pending in the kernel, in order, and is delivered
+// when the mask is restored: none is lost, none reordered. SIGSYS alone is
+// never blocked (a dispatch trap with SIGSYS blocked kills the process); a
+// program-sent one that finds the thread in an event waits in
+// t_sigsys_deferred until the event ends.
 
 // rt_sigaction: SIGSYS stays ours (the program's action is kept aside);
-// every other handler gets our restorer and never blocks SIGSYS.
+// every other handler is installed with our restorer and never blocks
+// SIGSYS, and the program reads back its own restorer.
 int64_t TrapSigaction(const uint64_t* a) {
   const int sig = static_cast<int>(a[0]);
   const uint64_t act = a[1];
@@ -364,8 +438,7 @@ int64_t TrapSigaction(const uint64_t* a) {
   }
   const uint64_t bit = sig > 0 && sig < 64 ? uint64_t{1} << sig : 0;
   const bool own = (g_own_fatal & bit) != 0;
-  const bool was_wrapped = bit != 0 && (g_wrapped & bit) != 0;
-  const AppHandler was = bit != 0 ? g_app_handlers[sig] : AppHandler{};
+  const AppRestorer was = bit != 0 ? g_app_restorer[sig] : AppRestorer{};
   // A CLONE_VM child (posix_spawn's) shares the table with its parent: its
   // handlers are installed as they are, and the table is left alone.
   const bool owner = Getpid() == ShadowOwnerPid();
@@ -376,35 +449,23 @@ int64_t TrapSigaction(const uint64_t* a) {
     // ends the process the same way), out of the program's sight.
     r = RawSyscall6(kSysRtSigaction, a[0], U(&g_fatal_action), U(&old), 8);
     if (r == 0) __atomic_fetch_or(&g_own_fatal, bit, __ATOMIC_RELAXED);
-    if (r == 0 && owner) __atomic_fetch_and(&g_wrapped, ~bit, __ATOMIC_RELAXED);
   } else if (act != 0) {
-    const bool wrap =
-        g_defer_signals && owner && bit != 0 && k.handler != kSigDfl && k.handler != kSigIgn;
-    if (wrap) {
-      g_app_handlers[sig] = AppHandler{k.handler, k.flags};
-      k.handler = U(&DeferringHandler);
-      k.flags = (k.flags | kSaSiginfo) & ~kSaResethand;
-    }
+    const AppRestorer mine{k.restorer, (k.flags & kSaRestorer) != 0};
     k.flags |= kSaRestorer;
     k.restorer = U(&vmashadow_restorer);
     k.mask &= ~kSigsysBit;
     r = RawSyscall6(kSysRtSigaction, a[0], U(&k), U(&old), 8);
     if (r == 0 && own) __atomic_fetch_and(&g_own_fatal, ~bit, __ATOMIC_RELAXED);
-    if (r == 0 && owner && bit != 0) {
-      if (wrap) {
-        __atomic_fetch_or(&g_wrapped, bit, __ATOMIC_RELAXED);
-      } else {
-        __atomic_fetch_and(&g_wrapped, ~bit, __ATOMIC_RELAXED);
-      }
-    }
+    if (r == 0 && owner && bit != 0) g_app_restorer[sig] = mine;
   } else {
     r = RawSyscall6(kSysRtSigaction, a[0], 0, oact != 0 ? U(&old) : 0, 8);
   }
   if (r == 0 && oact != 0) {
     if (own) {
       old = KernelSigaction{};
-    } else {
-      ProgramView(sig, was_wrapped, was, &old);
+    } else if (old.restorer == U(&vmashadow_restorer)) {
+      old.restorer = was.restorer;
+      if (!was.flag) old.flags &= ~kSaRestorer;
     }
     r = SafeCopy(true, &old, oact, sizeof(old));
   }
@@ -446,7 +507,12 @@ int64_t TrapSigprocmask(ucontext_t* uc, const uint64_t* a) {
 
 // A SIGSYS that is not a dispatch trap (seccomp, kill): the program's.
 void ChainSigsys(int sig, siginfo_t* si, void* ctx) {
-  if (g_defer_signals && DeferIfInHook(sig, si, static_cast<ucontext_t*>(ctx))) return;
+  if (InHook()) {
+    memcpy(&t_sigsys_info, si, sizeof(siginfo_t));
+    t_sigsys_deferred = true;
+    __atomic_fetch_add(&g_deferred_total, 1, __ATOMIC_RELAXED);
+    return;
+  }
   if (t_sigsys_blocked) {
     t_sigsys_pending = true;
     return;
@@ -474,7 +540,7 @@ int64_t ForkHere(long nr, const uint64_t* a) {
   ForkLock();
   const int64_t r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
   if (r == 0) {
-    ChildAfterFork();
+    ChildAfterFork(/*vfork_child=*/(a[0] & kCloneVfork) != 0);
   } else {
     ForkUnlock();
   }
@@ -498,6 +564,67 @@ bool CloneViaStub(greg_t* g) {
   g[REG_RIP] = static_cast<greg_t>(U(&vmashadow_clone_stub));
   g[REG_RAX] = kSysClone;
   return true;
+}
+
+// The program goes on in vmashadow_syscall_tramp, which issues the syscall
+// (nr, its registers) on the program's stack with its signal mask once our
+// handler has returned. False when the program's stack cannot take the
+// return address (the caller then issues the call itself).
+bool RedirectPlain(greg_t* g, long nr) {
+  uint64_t ret = static_cast<uint64_t>(g[REG_RIP]);
+  const uint64_t sp = static_cast<uint64_t>(g[REG_RSP]) - kRedZoneSkip;
+  if (SafeCopy(true, &ret, sp, sizeof(ret)) != 0) return false;
+  g[REG_RSP] = static_cast<greg_t>(sp);
+  g[REG_RIP] = static_cast<greg_t>(U(&vmashadow_syscall_tramp));
+  g[REG_RAX] = nr;
+  return true;
+}
+
+// The program goes on in vmashadow_mm_tramp (its layout is described
+// there), with every signal but SIGSYS blocked until the event is over.
+// False when this thread has no stack of ours (more threads than slots) or
+// the program's stack cannot take the frame: the handler runs the event.
+bool RedirectMm(ucontext_t* uc, greg_t* g, long nr) {
+  if (t_alt_slot < 0 || g_alt_base == nullptr) return false;
+  uint64_t frame[3];
+  memcpy(&frame[0], &uc->uc_sigmask, sizeof(frame[0]));
+  frame[1] = U(g_alt_base) + static_cast<uint64_t>(t_alt_slot + 1) * kAltSlotSize;
+  frame[2] = static_cast<uint64_t>(g[REG_RIP]);
+  const uint64_t sp = static_cast<uint64_t>(g[REG_RSP]) - kRedZoneSkip - 16;
+  if (SafeCopy(true, frame, sp, sizeof(frame)) != 0) return false;
+  const uint64_t all = ~kSigsysBit;
+  memcpy(&uc->uc_sigmask, &all, sizeof(all));
+  g[REG_RSP] = static_cast<greg_t>(sp);
+  g[REG_RIP] = static_cast<greg_t>(U(&vmashadow_mm_tramp));
+  g[REG_RAX] = nr;
+  return true;
+}
+
+// A call that swaps the signal mask for its duration (rt_sigsuspend,
+// ppoll, pselect6, epoll_pwait, epoll_pwait2): a program handler run
+// inside it must never have SIGSYS blocked, so the call gets a copy of the
+// program's mask without it (in this thread's t_call_mask).
+void SanitizeCallMask(greg_t* g, long nr) {
+  int reg = -1;
+  switch (nr) {
+    case kSysRtSigsuspend:
+      reg = REG_RDI;
+      break;
+    case kSysPpoll:
+      reg = REG_R10;
+      break;
+    case kSysEpollPwait:
+    case kSysEpollPwait2:
+      reg = REG_R8;
+      break;
+    default:
+      return;
+  }
+  const uint64_t user = static_cast<uint64_t>(g[reg]);
+  if (user == 0 || SafeCopy(false, &t_call_mask, user, sizeof(t_call_mask)) != 0) return;
+  if ((t_call_mask & kSigsysBit) == 0) return;
+  t_call_mask &= ~kSigsysBit;
+  g[reg] = static_cast<greg_t>(U(&t_call_mask));
 }
 
 // int 0x80 from 64-bit code: issued again the same way, from our text.
@@ -551,6 +678,15 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
       r = ForkHere(kSysClone, b);
       break;
     }
+    case kSysPtrace:
+      r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      // PTRACE_TRACEME: from now on every trap would stop this process for
+      // its tracer. Step aside for it (its exec'd image sees a tracer too).
+      if (r == 0 && a[0] == 0) {
+        RawSyscall6(kSysPrctl, kPrSetSyscallUserDispatch, 0 /* OFF */, 0, 0, 0);
+        ShadowStepAside("traced (PTRACE_TRACEME)");
+      }
+      break;
     case kSysFork:
       r = ForkHere(kSysFork, a);
       break;
@@ -607,11 +743,21 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
         ShadowDirty();
         break;
       }
-      bool handled = false;
-      SetTrapped(true);
-      r = ModelledSyscall(nr, a, &handled);
-      SetTrapped(false);
-      if (!handled) r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (IsModelledSyscall(nr) && ShadowReady()) {
+        if (RedirectMm(uc, g, nr)) return;
+        // No stack of ours for this thread: the event runs here, on our
+        // signal stack or the thread's own.
+        bool handled = false;
+        SetTrapped(true);
+        r = ModelledSyscall(nr, a, &handled);
+        SetTrapped(false);
+        if (!handled) r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        break;
+      }
+      // Everything else, blocking calls included, runs after we return.
+      SanitizeCallMask(g, nr);
+      if (RedirectPlain(g, nr)) return;
+      r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
       break;
     }
   }
@@ -619,6 +765,21 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
 }
 
 }  // namespace
+
+// The trap path of an mm call, on this thread's stack of ours with signals
+// blocked (vmashadow_mm_tramp): the same event the exported wrappers make.
+extern "C" int64_t vmashadow_mm_dispatch(uint64_t nr, const uint64_t* a) {
+  t_signals_blocked = true;
+  SetTrapped(true);
+  bool handled = false;
+  int64_t r = ModelledSyscall(static_cast<long>(nr), a, &handled);
+  SetTrapped(false);
+  if (!handled) r = RawSyscall6(static_cast<long>(nr), a[0], a[1], a[2], a[3], a[4], a[5]);
+  t_signals_blocked = false;
+  return r;
+}
+
+namespace {}  // namespace
 
 namespace {
 
@@ -664,7 +825,9 @@ bool SudStart(const char** why, char* alt_region, int alt_slots) {
   act.handler = U(&Handler);
   act.flags = kSaSiginfo | kSaNodefer | kSaRestorer | kSaOnstack;
   act.restorer = U(&vmashadow_restorer);
-  act.mask = 0;
+  // No program handler runs while ours does (it would find our frame under
+  // it): every signal but SIGSYS waits until the handler has returned.
+  act.mask = ~kSigsysBit;
   if (RawSyscall6(kSysRtSigaction, kSigsys, U(&act), 0, 8) != 0) {
     *why = "cannot install the SIGSYS handler";
     return false;
@@ -693,9 +856,18 @@ bool SudStart(const char** why, char* alt_region, int alt_slots) {
   g_alt_base = alt_region;
   g_alt_slots = alt_slots < kAltSlots ? alt_slots : kAltSlots;
   SetupAltStack();
-  // From now on every rt_sigaction traps: handlers go through
-  // DeferringHandler. Those installed before us (other constructors) too.
-  g_defer_signals = true;
+  // The extended register state the mm trampoline saves around our code:
+  // the components XCR0 enables (but AMX's) and the size CPUID gives them.
+  unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(0xd, 0, &eax, &ebx, &ecx, &edx) && ebx >= 576) {
+    uint32_t xlo = 0, xhi = 0;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    vmashadow_xsave_mask =
+        ((uint64_t{xhi} << 32) | xlo) & ~((uint64_t{1} << 17) | (uint64_t{1} << 18));
+    vmashadow_xsave_bytes = ebx + 64;
+  }
+  // From now on every rt_sigaction traps; the handlers installed before us
+  // (other constructors) get our restorer too.
   for (int sig = 1; sig <= 64; ++sig) {
     if (sig == 9 || sig == 19 || sig == kSigsys) continue;
     KernelSigaction cur_act{};
@@ -707,14 +879,13 @@ bool SudStart(const char** why, char* alt_region, int alt_slots) {
   return true;
 }
 
-bool SudDefersSignals() { return g_defer_signals; }
+bool SudSignalsBlocked() { return t_signals_blocked; }
 
 uint64_t SudDeferredSignals() { return __atomic_load_n(&g_deferred_total, __ATOMIC_RELAXED); }
 
 void SudResetCounts() { g_deferred_total = 0; }
 
 void SudFlushDeferredSignals() {
-  UnblockDeferred();
   if (t_sigsys_deferred) {
     t_sigsys_deferred = false;
     RawSyscall6(kSysRtTgsigqueueinfo, U(Getpid()), U(RawSyscall6(kSysGettid)), U(kSigsys),

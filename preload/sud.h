@@ -46,15 +46,17 @@ void SudArmThisThread();
 // In a fork child, before SudArmThisThread: the parent's other threads are
 // gone, so are their signal stack slots; this thread keeps its own.
 void SudAfterFork();
-// True when every handler of the program runs through our deferring
-// wrapper, so a signal never runs program code while a thread holds the
-// model lock: events then need not block signals.
-bool SudDefersSignals();
-// Re-sends, to this thread, the signals deferred while it was inside an
-// event. Called by an event after it released the lock; cheap when none.
+// True while the calling thread runs an mm event for the trap path, whose
+// handler already blocked every signal (but SIGSYS) for it: the event need
+// not block them again.
+bool SudSignalsBlocked();
+// Re-sends, to this thread, a SIGSYS the program sent it while it was
+// inside an event. Called by an event after it released the lock; cheap
+// when none.
 void SudFlushDeferredSignals();
-// How many signals were deferred so far in this process (the report's
-// "signals_deferred"); SudResetCounts starts a fork child from zero.
+// How many program-sent SIGSYS were deferred out of events so far in this
+// process (the report's "signals_deferred"); SudResetCounts starts a fork
+// child from zero.
 uint64_t SudDeferredSignals();
 void SudResetCounts();
 // Our rt_sigreturn restorer (inside the allowed range), for handlers we

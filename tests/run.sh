@@ -92,7 +92,8 @@ print("python3 done:", m.tell(), "compressed bytes")'
     # each must pass every time (issue 19: 20 runs each, mm_threads 50).
     rc=0
     for spec in mm_threads:50 itest_altstack:20 maps_text_test:20 trace_maps:20 \
-                preload_exercise_result_miss:20; do
+                preload_exercise_result_miss:20 itest_stw:20 itest_stw_off:20 itest_prof:20 \
+                itest_handlers:20; do
       name=${spec%%:*}
       n=${spec##*:}
       echo "== repeat: $name x $n"

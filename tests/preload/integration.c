@@ -7,7 +7,10 @@
 // unblocks) is separate because only a preload that virtualises SIGSYS
 // passes it; nor are `handlers` (a timer handler that siglongjmps out of mm
 // calls, the handler and flags a program reads back, SA_RESETHAND, siginfo of
-// queued signals) and `altstack` (sigaltstack and tiny thread stacks).
+// queued signals), `altstack` (sigaltstack and tiny thread stacks), `stw`
+// (threads blocked in syscalls suspended by a signal that reads their
+// context, as stop-the-world collectors do) and `prof` (SIGPROF samples of
+// a syscall loop).
 //
 // tests/preload/run_under.py runs it natively and under `vmashadow run` and
 // requires identical exit status and stdout, so stdout carries only results
@@ -19,7 +22,7 @@
 //
 // Usage: integration SUBCOMMAND   (malloc threads dlopen forkexec spawn
 //                                  signals vfork all sigsys_masked handlers
-//                                  altstack)
+//                                  altstack stw prof)
 #define _GNU_SOURCE
 #include <alloca.h>
 #include <dlfcn.h>
@@ -38,11 +41,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <link.h>
+#include <poll.h>
 #include <sys/auxv.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <linux/futex.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1214,6 +1221,295 @@ static void CmdAltstack(void) {
       churn_ok);
 }
 
+// ------------------------------------------------------------------- stw --
+// A stop-the-world runtime in miniature (issue 20): threads blocked in
+// syscalls are suspended with a signal whose handler reads the interrupted
+// context, as conservative GCs and Go's preemption do. The context must be
+// the program's: its stack pointer inside the thread's own stack, its
+// instruction pointer outside libvmashadow.so but for the trampolines a
+// trapped syscall runs in. Then every blocked call completes with its
+// native result (EINTR or a restart, as SA_RESTART and the call decide).
+
+enum { kStwThreads = 8 };
+static const char* const kStwNames[kStwThreads] = {
+    "futex", "nanosleep", "pipe read", "epoll_wait", "poll", "wait4", "sigwaitinfo", "mmap populate"};
+
+struct StwThread {
+  int index;
+  pthread_t tid;
+  uintptr_t stack_lo, stack_hi;
+  atomic_int ready;      // about to block
+  atomic_int suspended;  // its handler ran and parked
+  int context_ok;        // what the handler saw
+  uintptr_t rip, rsp;    // the interrupted context
+  long result;           // the blocking call's return value
+  int err;               // and errno
+};
+
+static struct StwThread stw[kStwThreads];
+static atomic_int stw_resume;
+static atomic_int stw_futex;
+static int stw_pipe[2];
+static int stw_child_pipe[2];
+static int stw_epoll;
+static pid_t stw_child;
+static uintptr_t stw_lib_lo, stw_lib_hi;  // libvmashadow.so's text, when preloaded
+static uintptr_t stw_tramp[2];            // its trampolines, allowed
+
+static int StwFindLib(struct dl_phdr_info* info, size_t size, void* data) {
+  (void)size;
+  (void)data;
+  if (info->dlpi_name == NULL || strstr(info->dlpi_name, "libvmashadow") == NULL) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)* ph = &info->dlpi_phdr[i];
+    if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+      stw_lib_lo = info->dlpi_addr + ph->p_vaddr;
+      stw_lib_hi = stw_lib_lo + ph->p_memsz;
+    }
+  }
+  return 1;
+}
+
+// True when the interrupted context is the program's.
+static int ProgramContext(const ucontext_t* uc, uintptr_t lo, uintptr_t hi) {
+  const uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+  const uintptr_t rsp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+  int ok = rsp >= lo && rsp < hi;
+  if (rip >= stw_lib_lo && rip < stw_lib_hi) {
+    int in_tramp = 0;
+    for (int i = 0; i < 2; ++i) {
+      in_tramp |= stw_tramp[i] != 0 && rip >= stw_tramp[i] && rip < stw_tramp[i] + 512;
+    }
+    ok &= in_tramp;
+  }
+  return ok;
+}
+
+static __thread int stw_self = -1;
+
+static void StwSuspend(int sig, siginfo_t* si, void* ctx) {
+  (void)sig;
+  (void)si;
+  const int saved = errno;
+  struct StwThread* t = &stw[stw_self];
+  t->context_ok = ProgramContext(ctx, t->stack_lo, t->stack_hi);
+  t->rip = (uintptr_t)((ucontext_t*)ctx)->uc_mcontext.gregs[REG_RIP];
+  t->rsp = (uintptr_t)((ucontext_t*)ctx)->uc_mcontext.gregs[REG_RSP];
+  sigset_t wait;
+  pthread_sigmask(SIG_SETMASK, NULL, &wait);
+  sigdelset(&wait, SIGRTMIN + 1);
+  atomic_store(&t->suspended, 1);
+  while (!atomic_load(&stw_resume)) sigsuspend(&wait);
+  errno = saved;
+}
+
+static void StwResume(int sig) { (void)sig; }
+
+static void* StwThreadMain(void* arg) {
+  struct StwThread* t = arg;
+  stw_self = t->index;
+  pthread_attr_t attr;
+  void* lo = NULL;
+  size_t size = 0;
+  pthread_getattr_np(pthread_self(), &attr);
+  pthread_attr_getstack(&attr, &lo, &size);
+  pthread_attr_destroy(&attr);
+  t->stack_lo = (uintptr_t)lo;
+  t->stack_hi = (uintptr_t)lo + size;
+  atomic_store(&t->ready, 1);
+  long r = -1;
+  errno = 0;
+  switch (t->index) {
+    case 0:  // restarted (no timeout) until woken
+      r = syscall(SYS_futex, &stw_futex, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+      if (r == -1 && errno == EAGAIN) r = 0;  // woken before it slept
+      break;
+    case 1: {  // never restarted after a handler: EINTR
+      struct timespec ts = {20, 0};
+      r = nanosleep(&ts, &ts);
+      break;
+    }
+    case 2: {  // SA_RESTART: restarted, then reads the byte written at the end
+      char c;
+      r = read(stw_pipe[0], &c, 1);
+      break;
+    }
+    case 3: {  // EINTR whatever SA_RESTART says
+      struct epoll_event ev;
+      r = epoll_wait(stw_epoll, &ev, 1, 20000);
+      break;
+    }
+    case 4: {  // EINTR
+      struct pollfd p = {stw_pipe[0], 0, 0};
+      r = poll(&p, 1, 20000);
+      break;
+    }
+    case 5: {  // SA_RESTART: restarted until the child exits
+      int status = 0;
+      r = waitpid(stw_child, &status, 0) == stw_child && WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+      break;
+    }
+    case 6: {  // EINTR: the suspend signal is not in the set
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGRTMIN + 2);
+      r = sigwaitinfo(&set, NULL);
+      break;
+    }
+    case 7: {  // a trapped mm call that takes long: the signal waits until it ends
+      // (through syscall(): the exported mmap wrapper still restores the
+      // mask from its own frame, see the README's trap-path notes)
+      void* p = (void*)syscall(SYS_mmap, NULL, 1UL << 30, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_NORESERVE, -1, 0);
+      r = p != MAP_FAILED && ((volatile char*)p)[12345] == 0;
+      if (p != MAP_FAILED) munmap(p, 1UL << 30);
+      // Alive until resumed (the signal may come after the call).
+      while (!atomic_load(&stw_resume)) sched_yield();
+      break;
+    }
+  }
+  t->result = r;
+  t->err = r < 0 ? errno : 0;
+  return NULL;
+}
+
+static void CmdStw(void) {
+  dl_iterate_phdr(StwFindLib, NULL);
+  stw_tramp[0] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_syscall_tramp");
+  stw_tramp[1] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_mm_tramp");
+  Check(pipe(stw_pipe) == 0, "pipe");
+  stw_epoll = epoll_create1(0);
+  Check(stw_epoll >= 0, "epoll_create1");
+  struct epoll_event ev = {EPOLLIN, {0}};
+  Check(epoll_ctl(stw_epoll, EPOLL_CTL_ADD, stw_pipe[0], &ev) == 0, "epoll_ctl");
+  Check(pipe(stw_child_pipe) == 0, "pipe");
+  stw_child = fork();
+  if (stw_child == 0) {
+    // Exits once the parent closes its pipe's write end (all suspended).
+    char c;
+    close(stw_child_pipe[1]);
+    while (read(stw_child_pipe[0], &c, 1) > 0) {
+    }
+    _exit(5);
+  }
+  close(stw_child_pipe[0]);
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGRTMIN + 2);
+  pthread_sigmask(SIG_BLOCK, &block, NULL);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = StwSuspend;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  Check(sigaction(SIGRTMIN, &sa, NULL) == 0, "sigaction suspend");
+  sa.sa_handler = StwResume;
+  sa.sa_flags = SA_RESTART;
+  Check(sigaction(SIGRTMIN + 1, &sa, NULL) == 0, "sigaction resume");
+  for (int i = 0; i < kStwThreads; ++i) {
+    stw[i].index = i;
+    Check(pthread_create(&stw[i].tid, NULL, StwThreadMain, &stw[i]) == 0, "pthread_create");
+  }
+  for (int i = 0; i < kStwThreads; ++i) {
+    while (!atomic_load(&stw[i].ready)) sched_yield();
+  }
+  // The populating mmap first, while it most likely still runs.
+  usleep(20 * 1000);
+  pthread_kill(stw[7].tid, SIGRTMIN);
+  // Time for each to enter its call (counts, not timing: a call a signal
+  // caught before it began would block for its full 20 s and show).
+  struct timespec settle = {0, 500 * 1000 * 1000};
+  nanosleep(&settle, NULL);
+  for (int i = 0; i < kStwThreads; ++i) {
+    if (i != 7) pthread_kill(stw[i].tid, SIGRTMIN);
+    for (int spins = 0; !atomic_load(&stw[i].suspended) && spins < 200000; ++spins) usleep(50);
+  }
+  int all_suspended = 1;
+  for (int i = 0; i < kStwThreads; ++i) all_suspended &= atomic_load(&stw[i].suspended);
+  atomic_store(&stw_resume, 1);
+  for (int i = 0; i < kStwThreads; ++i) pthread_kill(stw[i].tid, SIGRTMIN + 1);
+  // Release the calls that wait for something.
+  atomic_store(&stw_futex, 1);
+  syscall(SYS_futex, &stw_futex, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+  Check(write(stw_pipe[1], "x", 1) == 1, "write");
+  close(stw_pipe[1]);
+  close(stw_child_pipe[1]);
+  pthread_kill(stw[6].tid, SIGRTMIN + 2);
+  for (int i = 0; i < kStwThreads; ++i) pthread_join(stw[i].tid, NULL);
+  int contexts = 0;
+  for (int i = 0; i < kStwThreads; ++i) {
+    contexts += stw[i].context_ok;
+    if (!stw[i].context_ok) dprintf(2, "stw %s: interrupted at rip %#llx rsp %#llx\n", kStwNames[i],
+                                    (unsigned long long)stw[i].rip, (unsigned long long)stw[i].rsp);
+    Out("stw %s: context is the program's %d, result %ld%s%s\n", kStwNames[i], stw[i].context_ok,
+        stw[i].result, stw[i].result < 0 ? " " : "",
+        stw[i].result < 0 ? strerrorname_np(stw[i].err) : "");
+  }
+  Check(all_suspended && contexts == kStwThreads, "%d of %d contexts were the program's", contexts,
+        kStwThreads);
+  Check(stw[0].result == 0 && stw[2].result == 1 && stw[5].result == 5 && stw[7].result == 1,
+        "a restarted call did not complete");
+  Check(stw[1].result == -1 && stw[1].err == EINTR && stw[3].err == EINTR &&
+            stw[4].err == EINTR && stw[6].err == EINTR,
+        "an interrupted call did not return EINTR");
+  close(stw_pipe[0]);
+  close(stw_epoll);
+}
+
+// ------------------------------------------------------------------ prof --
+// SIGPROF sampling of a syscall-heavy loop (a profiler's view): no sample's
+// instruction pointer may fall in our handler (only in the program or in
+// the trampolines a trapped syscall runs in).
+
+static atomic_int prof_samples, prof_bad;
+static uintptr_t prof_stack_lo, prof_stack_hi;
+
+static void ProfSample(int sig, siginfo_t* si, void* ctx) {
+  (void)sig;
+  (void)si;
+  atomic_fetch_add(&prof_samples, 1);
+  if (!ProgramContext(ctx, prof_stack_lo, prof_stack_hi)) atomic_fetch_add(&prof_bad, 1);
+}
+
+static void CmdProf(void) {
+  dl_iterate_phdr(StwFindLib, NULL);
+  stw_tramp[0] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_syscall_tramp");
+  stw_tramp[1] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_mm_tramp");
+  pthread_attr_t attr;
+  void* lo = NULL;
+  size_t size = 0;
+  pthread_getattr_np(pthread_self(), &attr);
+  pthread_attr_getstack(&attr, &lo, &size);
+  pthread_attr_destroy(&attr);
+  prof_stack_lo = (uintptr_t)lo;
+  prof_stack_hi = (uintptr_t)lo + size;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = ProfSample;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  Check(sigaction(SIGPROF, &sa, NULL) == 0, "sigaction SIGPROF");
+  struct itimerval it = {{0, 1000}, {0, 1000}};
+  Check(setitimer(ITIMER_PROF, &it, NULL) == 0, "setitimer");
+  // Trapped calls only (syscall()): time in libvmashadow.so is then either
+  // our SIGSYS handler or our model code, during both of which every
+  // signal waits, or a trampoline, where a sample is the program's.
+  long sum = 0;
+  for (int i = 0; i < 200000 && atomic_load(&prof_samples) < 200; ++i) {
+    sum += syscall(SYS_getppid) > 0;
+    if (i % 64 == 0) {
+      const long p = syscall(SYS_mmap, 0, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p != -1) syscall(SYS_munmap, p, PAGE);
+    }
+  }
+  memset(&it, 0, sizeof(it));
+  setitimer(ITIMER_PROF, &it, NULL);
+  signal(SIGPROF, SIG_IGN);
+  Check(sum > 0, "getppid");
+  Check(atomic_load(&prof_bad) == 0, "%d of %d samples interrupted our code",
+        atomic_load(&prof_bad), atomic_load(&prof_samples));
+  Out("prof: samples outside the program's context %d\n", atomic_load(&prof_bad));
+}
+
 // ----------------------------------------------------------------- vfork --
 
 // vfork; the child execs path (NULL: exits with status 7 at once) or, when
@@ -1281,6 +1577,7 @@ static const struct Command kCommands[] = {
     {"spawn", CmdSpawn},       {"signals", CmdSignalsAll},
     {"vfork", CmdVfork},       {"sigsys_masked", CmdSigsysMasked},
     {"handlers", CmdHandlers}, {"altstack", CmdAltstack},
+    {"stw", CmdStw},           {"prof", CmdProf},
 };
 enum { kInAll = 7 };  // the first seven make up `all`
 
