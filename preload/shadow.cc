@@ -1528,8 +1528,11 @@ void EndImage(const char* reason) {
   g_report_written = true;
 }
 
+// Runs on the stack of whichever thread calls exit(), which may be tiny (a
+// clone() child's 4 KiB): under dispatch the exit_group that follows traps
+// and ImageEnding writes the report on our signal stack instead.
 __attribute__((destructor)) void Fini() {
-  if (!g_ready || RawSyscall6(kSysGetpid) != g_owner_pid) return;
+  if (!g_ready || g_sud_armed || RawSyscall6(kSysGetpid) != g_owner_pid) return;
   const uint64_t mask = BlockAllSignals();
   LockAcquire();
   EndImage("exit");

@@ -566,14 +566,27 @@ bool CloneViaStub(greg_t* g) {
   return true;
 }
 
+// Writes n bytes below the program's stack pointer sp (a trampoline's frame,
+// below its red zone). Directly when they lie in the page sp points into
+// (mapped and writable: the program's stack, which it was using), else
+// through SafeCopy, which fails instead of faulting (a stack pointer at the
+// very bottom of its stack, or one the program set to something else).
+int64_t WriteBelowStack(uint64_t sp, uint64_t at, const void* data, size_t n) {
+  if ((sp & ~uint64_t{4095}) == (at & ~uint64_t{4095}) && at + n <= sp) {
+    memcpy(reinterpret_cast<void*>(at), data, n);
+    return 0;
+  }
+  return SafeCopy(true, const_cast<void*>(data), at, n);
+}
+
 // The program goes on in vmashadow_syscall_tramp, which issues the syscall
 // (nr, its registers) on the program's stack with its signal mask once our
 // handler has returned. False when the program's stack cannot take the
 // return address (the caller then issues the call itself).
 bool RedirectPlain(greg_t* g, long nr) {
-  uint64_t ret = static_cast<uint64_t>(g[REG_RIP]);
+  const uint64_t ret = static_cast<uint64_t>(g[REG_RIP]);
   const uint64_t sp = static_cast<uint64_t>(g[REG_RSP]) - kRedZoneSkip;
-  if (SafeCopy(true, &ret, sp, sizeof(ret)) != 0) return false;
+  if (WriteBelowStack(static_cast<uint64_t>(g[REG_RSP]), sp, &ret, sizeof(ret)) != 0) return false;
   g[REG_RSP] = static_cast<greg_t>(sp);
   g[REG_RIP] = static_cast<greg_t>(U(&vmashadow_syscall_tramp));
   g[REG_RAX] = nr;
@@ -591,7 +604,9 @@ bool RedirectMm(ucontext_t* uc, greg_t* g, long nr) {
   frame[1] = U(g_alt_base) + static_cast<uint64_t>(t_alt_slot + 1) * kAltSlotSize;
   frame[2] = static_cast<uint64_t>(g[REG_RIP]);
   const uint64_t sp = static_cast<uint64_t>(g[REG_RSP]) - kRedZoneSkip - 16;
-  if (SafeCopy(true, frame, sp, sizeof(frame)) != 0) return false;
+  if (WriteBelowStack(static_cast<uint64_t>(g[REG_RSP]), sp, frame, sizeof(frame)) != 0) {
+    return false;
+  }
   const uint64_t all = ~kSigsysBit;
   memcpy(&uc->uc_sigmask, &all, sizeof(all));
   g[REG_RSP] = static_cast<greg_t>(sp);
