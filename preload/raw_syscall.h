@@ -44,6 +44,7 @@ enum SysNr : long {
   kSysRename = 82,
   kSysUnlink = 87,
   kSysReadlink = 89,
+  kSysPtrace = 101,
   kSysGetppid = 110,
   kSysRtSigpending = 127,
   kSysSigaltstack = 131,

@@ -96,6 +96,8 @@ constexpr long kPrSetSyscallUserDispatch = 59;
 constexpr long kPrSysDispatchOn = 1;
 constexpr long kPrSetVma = 0x53564d41;
 constexpr char kSelectorBlock = 1;
+constexpr char kSelectorAllow = 0;
+constexpr uint64_t kPtraceTraceme = 0;
 constexpr uint64_t kCloneVm = 0x100;
 constexpr uint64_t kCloneVfork = 0x4000;
 constexpr uint64_t kSigchld = 17;
@@ -595,6 +597,22 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
       }
       r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
       if (static_cast<long>(a[0]) == kPrSetVma && r == 0) ShadowDirty();
+      break;
+    case kSysPtrace:
+      r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (r == 0 && a[0] == kPtraceTraceme) {
+        // A traced thread stops at every signal it is sent, our SIGSYS
+        // included (ptrace(2) signal-delivery-stop), and a tracer that does
+        // not expect SIGSYS never resumes it (proc-empty-vm waited on a child
+        // stopped at its next trapped call). So this thread stops trapping:
+        // from now on only the exported wrappers see its calls, and the model
+        // is reseeded at the next one.
+        t_selector = kSelectorAllow;
+        ShadowDirty();
+        NoteOnce(7,
+                 "ptrace(PTRACE_TRACEME): this thread no longer traps (a traced thread "
+                 "stops at each SIGSYS); only calls through the exported wrappers are seen");
+      }
       break;
     case kSysMbind:
     case kSysMapShadowStack:
