@@ -2,17 +2,23 @@
 # The project's two entry points (README "Set up"):
 #   bash tests/run.sh demo   install what is needed, build, run the main job
 #   bash tests/run.sh test   install what is needed, build, run the whole suite
-# Options after the mode: --long (soak/fuzz lengths), --build-dir=DIR.
+# and one more:
+#   bash tests/run.sh selftests   the kernel's mm/proc/mincore selftests natively
+#                                 and under vmashadow (tests/selftests; --strict:
+#                                 divergences fail too)
+# Options after the mode: --long (soak/fuzz lengths), --build-dir=DIR, --strict (selftests).
 # Run as root on Debian 12: the packages come from apt, and the kernel-oracle
 # tests lower vm.max_map_count (always restored) and map below 64 KiB.
 set -euo pipefail
 mode="${1:-test}"
 shift || true
 long=0
+strict=0
 build=build
 for arg in "$@"; do
   case "$arg" in
     --long) long=1 ;;
+    --strict) strict=1 ;;
     --build-dir=*) build="${arg#--build-dir=}" ;;
     *) echo "run.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
@@ -32,6 +38,23 @@ if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The kernel selftests (suite 'selftests') are built from Debian's kernel
+# source package; without it the smoke test is skipped, so a failure here
+# (e.g. no bookworm-security in the apt sources) is reported, not fatal.
+if [[ "$mode" == test || "$mode" == selftests ]]; then
+  st_missing=()
+  for p in linux-source-6.12 libcap-dev liburing-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || st_missing+=("$p")
+  done
+  if ((${#st_missing[@]})); then
+    echo "== installing for the kernel selftests: ${st_missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${st_missing[@]}" >/dev/null ||
+      echo "== could not install ${st_missing[*]}: the selftests suite will be skipped"
+  fi
 fi
 
 if [[ -f "$build/build.ninja" ]]; then
@@ -86,8 +109,17 @@ print("python3 done:", m.tell(), "compressed bytes")'
     echo "${ok:-0} passed, $(( ${fail:-0} + ${timeout:-0} )) failed, ${skip:-0} skipped"
     exit $rc
     ;;
+  selftests)
+    # The kernel's mm/proc/mincore selftests, each natively and under
+    # vmashadow run --check=every; a table of events/divergences per test.
+    # Fails when a result or exit status differs from native (with --strict,
+    # also when a report has divergences).
+    args=(--build-dir="$build" --install)
+    ((strict)) && args+=(--strict)
+    exec python3 tests/selftests/selftests.py "${args[@]}"
+    ;;
   *)
-    echo "run.sh: mode must be 'demo' or 'test'" >&2
+    echo "run.sh: mode must be 'demo', 'test' or 'selftests'" >&2
     exit 2
     ;;
 esac
