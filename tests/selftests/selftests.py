@@ -472,6 +472,7 @@ def main():
 
     rows = []
     harmed = []
+    t_run = time.monotonic()
     try:
         notes = configure(sysctls, [t for t in tests if t.name not in cannot])
         for n in notes:
@@ -494,6 +495,9 @@ def main():
         sysctls.restore()
 
     print_table(rows)
+    ran = sum(1 for _, r, _ in rows if r is not None)
+    log(f"selftests: {ran} tests run natively and under vmashadow in "
+        f"{time.monotonic() - t_run:.0f} s ({len(rows) - ran} skipped)")
     divergent = [t.name for t, r, _ in rows if r and r["rep"]["divergences"] > 0]
     log("")
     if harmed:
