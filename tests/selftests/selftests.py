@@ -41,7 +41,6 @@ import time
 
 TARBALL = "/usr/src/linux-source-6.12.tar.xz"
 PACKAGE = "linux-source-6.12"
-TOP = "linux-source-6.12"
 # The libraries some tests link (memfd_secret and mlock-random-test: libcap;
 # cow and gup_longterm: liburing, optional).
 LIB_PACKAGES = ["libcap-dev", "liburing-dev", "bc"]
@@ -148,8 +147,11 @@ def apt_install(packages):
 
 def unpack(cache, tarball):
     """Unpacks what `make headers` and the three selftest directories need."""
-    src = os.path.join(cache, TOP)
-    stamp = os.path.join(cache, "unpacked.stamp")
+    # linux-source-X.Y.tar.xz unpacks into linux-source-X.Y/ (another
+    # version's tarball, given with --tarball, gets a directory of its own).
+    top = os.path.basename(tarball).split(".tar")[0]
+    src = os.path.join(cache, top)
+    stamp = os.path.join(cache, top + ".unpacked.stamp")
     if os.path.exists(stamp):
         return src
     shutil.rmtree(src, ignore_errors=True)
@@ -160,7 +162,7 @@ def unpack(cache, tarball):
                "tools/testing/selftests/Makefile", "tools/testing/selftests/kselftest",
                "tools/testing/selftests/x86", "tools/testing/selftests/mm",
                "tools/testing/selftests/proc", "tools/testing/selftests/mincore"]
-    pats = [f"{TOP}/{m}" for m in members] + [f"{TOP}/tools/testing/selftests/kselftest*"]
+    pats = [f"{top}/{m}" for m in members] + [f"{top}/tools/testing/selftests/kselftest*"]
     t0 = time.monotonic()
     log(f"== selftests: unpacking {tarball} (the parts the mm/proc/mincore selftests need)")
     r = run_quiet(["tar", "-xJf", tarball, "-C", cache, "--wildcards"] + pats, timeout=900)
@@ -194,7 +196,7 @@ def build(src, tests, jobs):
     for t in tests:
         d = os.path.join(sel, t.subdir)
         if not os.path.exists(os.path.join(d, t.name + ".c")):
-            missing_src[t.name] = f"not in {PACKAGE} (newer kernel)"
+            missing_src[t.name] = f"not in {os.path.basename(src)} (newer kernel)"
             continue
         if not os.path.exists(os.path.join(d, t.name)):
             wanted.setdefault((t.subdir, EXTRA_CFLAGS.get(t.name, "")), []).append(t.name)
