@@ -291,6 +291,8 @@ def configure(sysctls, tests):
 # Running and comparing
 
 TAP_RE = re.compile(r"^\s*(not ok|ok) (\d+)\b ?-? ?(.*)$")
+# uffd-unit-tests reports in its own format: "Testing <what>... done|skipped [..]|failed".
+UFFD_RE = re.compile(r"^Testing (.*)\.\.\. (done|skipped|failed)")
 HEX_RE = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]{8,16}\b")
 NUM_RE = re.compile(r"\d+(\.\d+)?")
 
@@ -307,8 +309,14 @@ def tap_results(text):
         m = TAP_RE.match(line)
         if m:
             out.append((m.group(1), int(m.group(2)), normalise(m.group(3))))
-        elif line.startswith("# Totals:"):
+        elif line.startswith("# Totals:") or line.startswith("Userfaults unit tests:"):
             out.append(("totals", 0, line.strip()))
+        else:
+            m = UFFD_RE.match(line)
+            if m:
+                status = {"done": "ok", "failed": "not ok"}.get(m.group(2), "ok")
+                desc = normalise(m.group(1)) + (" # SKIP" if m.group(2) == "skipped" else "")
+                out.append((status, len(out) + 1, desc))
     return out
 
 
@@ -338,22 +346,28 @@ def kill_session(p):
 
 
 def run_one(argv, timeout, env, cwd):
+    """Runs argv in a session of its own; (rc or "timeout", stdout, stderr, seconds).
+
+    stdout and stderr are kept apart: the results are read from stdout, where
+    kselftest prints them, so vmashadow's records on stderr never split a line.
+    """
     t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd,
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
                          env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     CURRENT.append(p)
     try:
-        out, _ = p.communicate(timeout=timeout)
+        out, err = p.communicate(timeout=timeout)
         rc = p.returncode
     except subprocess.TimeoutExpired:
         kill_session(p)
-        out, _ = p.communicate(timeout=30)
+        out, err = p.communicate(timeout=30)
         rc = "timeout"
     finally:
         CURRENT.remove(p)
     if rc != "timeout":
         kill_session(p)  # a daemonised leftover of the test, if any
-    return rc, out.decode("utf-8", "replace"), time.monotonic() - t0
+    return (rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+            time.monotonic() - t0)
 
 
 def sum_reports(rdir):
@@ -536,17 +550,15 @@ def run_test(t, sel, vmashadow, args):
     timeout = t.timeout * args.timeout_scale
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
-    rc_n, out_n, dt_n = run_one(prefix + argv, timeout, env, cwd)
+    rc_n, out_n, _, dt_n = run_one(prefix + argv, timeout, env, cwd)
     rdir = os.path.join(args.reports, t.name)
     shutil.rmtree(rdir, ignore_errors=True)
     os.makedirs(rdir)
     os.chmod(rdir, 0o1777)  # a test that drops privileges still writes its report
     vs_argv = [vmashadow, "run", "--check=every", f"--report-dir={rdir}", "--"] + prefix + argv
-    rc_v, out_v, dt_v = run_one(vs_argv, timeout * 4 + 60, env, cwd)
-    # The launcher's summary paragraph ends stderr; it is not the test's output.
-    out_v_test = "\n".join(line for line in out_v.splitlines()
-                           if not line.startswith("vmashadow:"))
-    tap_n, tap_v = tap_results(out_n), tap_results(out_v_test)
+    rc_v, out_v, err_v, dt_v = run_one(vs_argv, timeout * 4 + 60, env, cwd)
+    # vmashadow writes to stderr only (records, the summary paragraph).
+    tap_n, tap_v = tap_results(out_n), tap_results(out_v)
     same = rc_n == rc_v and tap_n == tap_v and rc_n != "timeout"
     rep = sum_reports(rdir)
     r = {"rc_n": rc_n, "rc_v": rc_v, "native": summarise_tap(tap_n, rc_n),
@@ -560,7 +572,8 @@ def run_test(t, sel, vmashadow, args):
             diff.append(f"   {len(tap_n)} TAP lines natively, {len(tap_v)} under vmashadow")
         for d in diff:
             log(d)
-        tail = [line for line in out_v_test.splitlines() if line.strip()][-8:]
+        tail = [line for line in (out_v + err_v).splitlines()
+                if line.strip() and not line.startswith("vmashadow:")][-8:]
         for line in tail:
             log(f"   | {line}")
     for s in rep["samples"]:
