@@ -74,14 +74,14 @@ MM = [
     ("hugepage-mremap", [], 120, ("hugetlb",), False),
     ("map_hugetlb", [], 120, ("hugetlb",), False),
     ("ksm_functional_tests", [], 300, (), False),
-    ("gup_longterm", [], 600, ("hugetlb",), False),
-    ("cow", [], 900, ("hugetlb",), False),
-    ("uffd-unit-tests", [], 900, ("hugetlb", "uffd"), False),
-    ("khugepaged", [], 600, (), False),
+    ("gup_longterm", [], 300, ("hugetlb",), False),
+    ("cow", [], 300, ("hugetlb",), False),
+    ("uffd-unit-tests", [], 300, ("hugetlb", "uffd"), False),
+    ("khugepaged", [], 300, (), False),
     # Newer than 6.12 (merge, guard regions, uffd-wp-mremap, process_madv):
     # built and run when the tarball has them, else listed as absent.
     ("guard-regions", [], 300, (), False),
-    ("uffd-wp-mremap", [], 600, ("hugetlb", "uffd"), False),
+    ("uffd-wp-mremap", [], 300, ("hugetlb", "uffd"), False),
     ("merge", [], 300, (), False),
     ("process_madv", [], 300, (), False),
 ]
@@ -556,7 +556,7 @@ def run_test(t, sel, vmashadow, args):
     os.makedirs(rdir)
     os.chmod(rdir, 0o1777)  # a test that drops privileges still writes its report
     vs_argv = [vmashadow, "run", "--check=every", f"--report-dir={rdir}", "--"] + prefix + argv
-    rc_v, out_v, err_v, dt_v = run_one(vs_argv, timeout * 4 + 60, env, cwd)
+    rc_v, out_v, err_v, dt_v = run_one(vs_argv, timeout * 3 + 60, env, cwd)
     # vmashadow writes to stderr only (records, the summary paragraph).
     tap_n, tap_v = tap_results(out_n), tap_results(out_v)
     same = rc_n == rc_v and tap_n == tap_v and rc_n != "timeout"
