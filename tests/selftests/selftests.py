@@ -162,7 +162,9 @@ def unpack(cache, tarball):
                "tools/arch/x86", "tools/lib", "tools/scripts", "tools/testing/selftests/lib.mk",
                "tools/testing/selftests/Makefile", "tools/testing/selftests/kselftest",
                "tools/testing/selftests/x86", "tools/testing/selftests/mm",
-               "tools/testing/selftests/proc", "tools/testing/selftests/mincore"]
+               "tools/testing/selftests/proc", "tools/testing/selftests/mincore",
+               # newer mm tests (guard-regions) include ../pidfd/pidfd.h
+               "tools/testing/selftests/pidfd/pidfd.h"]
     pats = [f"{top}/{m}" for m in members] + [f"{top}/tools/testing/selftests/kselftest*"]
     t0 = time.monotonic()
     log(f"== selftests: unpacking {tarball} (the parts the mm/proc/mincore selftests need)")
