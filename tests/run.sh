@@ -2,18 +2,24 @@
 # The project's two entry points (README "Set up"):
 #   bash tests/run.sh demo   install what is needed, build, run the main job
 #   bash tests/run.sh test   install what is needed, build, run the whole suite
-#   bash tests/run.sh repeat the tests that failed elsewhere once, 20-50 runs each
-# Options after the mode: --long (soak/fuzz lengths), --build-dir=DIR.
+# and named modes:
+#   bash tests/run.sh repeat      the tests that failed elsewhere once, 20-50 runs each
+#   bash tests/run.sh selftests   the kernel's mm/proc/mincore selftests natively
+#                                 and under vmashadow (tests/selftests; --strict:
+#                                 divergences fail too)
+# Options after the mode: --long (soak/fuzz lengths), --build-dir=DIR, --strict (selftests).
 # Run as root on Debian 12: the packages come from apt, and the kernel-oracle
 # tests lower vm.max_map_count (always restored) and map below 64 KiB.
 set -euo pipefail
 mode="${1:-test}"
 shift || true
 long=0
+strict=0
 build=build
 for arg in "$@"; do
   case "$arg" in
     --long) long=1 ;;
+    --strict) strict=1 ;;
     --build-dir=*) build="${arg#--build-dir=}" ;;
     *) echo "run.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
@@ -33,6 +39,23 @@ if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The kernel selftests (suite 'selftests') are built from Debian's kernel
+# source package; without it the smoke test is skipped, so a failure here
+# (e.g. no bookworm-security in the apt sources) is reported, not fatal.
+if [[ "$mode" == test || "$mode" == selftests ]]; then
+  st_missing=()
+  for p in linux-source-6.12 libcap-dev liburing-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || st_missing+=("$p")
+  done
+  if ((${#st_missing[@]})); then
+    echo "== installing for the kernel selftests: ${st_missing[*]}"
+    if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+      "${st_missing[@]}" >/dev/null ||
+      echo "== could not install ${st_missing[*]}: the selftests suite will be skipped"
+  fi
 fi
 
 if [[ -f "$build/build.ninja" ]]; then
@@ -105,8 +128,17 @@ print("python3 done:", m.tell(), "compressed bytes")'
     done
     exit $rc
     ;;
+  selftests)
+    # The kernel's mm/proc/mincore selftests, each natively and under
+    # vmashadow run --check=every; a table of events/divergences per test.
+    # Fails when a result or exit status differs from native (with --strict,
+    # also when a report has divergences).
+    args=(--build-dir="$build" --install)
+    ((strict)) && args+=(--strict)
+    exec python3 tests/selftests/selftests.py "${args[@]}"
+    ;;
   *)
-    echo "run.sh: mode must be 'demo', 'test' or 'repeat'" >&2
+    echo "run.sh: mode must be 'demo', 'test', 'repeat' or 'selftests'" >&2
     exit 2
     ;;
 esac
