@@ -11,6 +11,7 @@
 #include <cpuid.h>
 #include <link.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <ucontext.h>
 
 #include <cerrno>
@@ -338,6 +339,35 @@ int ClaimAltSlot(uint64_t me) {
 // process (posix_spawn's) shares the slots with its parent and keeps what
 // the kernel left it (a vfork child: the parent's stack, while the parent
 // waits).
+// The kernel keeps one signal stack per thread. It is the program's when the
+// program set one that can also take our handler's frame (the kernel's
+// minimal signal frame plus kOurHandlerBytes): our SIGSYS frames land there
+// and its SA_ONSTACK handlers run where it asked. Otherwise it is ours, with
+// SS_AUTODISARM: disarmed while our handler runs on it, so the handler can
+// change it for the program (TrapSigaltstack writes the stack the thread is
+// to have into the ucontext, which rt_sigreturn installs).
+constexpr uint64_t kOurHandlerBytes = 8192;
+
+bool ProgramStackUsable(const KernelStack& app) {
+  if ((app.flags & kSsDisable) != 0 || app.size == 0) return false;
+  const uint64_t min_frame = getauxval(AT_MINSIGSTKSZ);
+  return app.size >= (min_frame > kMinSigstksz ? min_frame : kMinSigstksz) + kOurHandlerBytes;
+}
+
+KernelStack ThreadAltStack() {
+  // SS_AUTODISARM on the program's too: our handler may run on it when the
+  // program changes it, and rt_sigreturn could not install the change while
+  // the thread is on an armed stack. The program never sees the flag (its
+  // view is t_app_stack), and a signal nested in its handler lands below the
+  // handler's frame on that stack either way.
+  if (ProgramStackUsable(t_app_stack)) {
+    return KernelStack{t_app_stack.sp, kSsFlagBits, 0, t_app_stack.size};
+  }
+  if (t_alt_slot < 0) return KernelStack{0, kSsDisable, 0, 0};
+  return KernelStack{U(g_alt_base) + static_cast<uint64_t>(t_alt_slot) * kAltSlotSize, kSsFlagBits,
+                     0, kAltSlotSize};
+}
+
 void SetupAltStack() {
   if (g_alt_base == nullptr) return;
   const int64_t tgid = Getpid();
@@ -349,8 +379,7 @@ void SetupAltStack() {
       return;
     }
   }
-  const KernelStack ss{U(g_alt_base) + static_cast<uint64_t>(t_alt_slot) * kAltSlotSize, 0, 0,
-                       kAltSlotSize};
+  const KernelStack ss = ThreadAltStack();
   RawSyscall6(kSysSigaltstack, U(&ss), 0);
 }
 
@@ -361,12 +390,13 @@ void ArmThread() {
   SetupAltStack();
 }
 
-// sigaltstack, kept virtual: the kernel's is ours. Mirrors do_sigaltstack()
-// (kernel/signal.c, 6.18) on the program's view: the old stack first (with
-// SS_ONSTACK when the program runs on a signal stack: ours, standing in for
-// its own, or its own), EPERM on a signal stack, EINVAL for a bad mode,
-// ENOMEM below MINSIGSTKSZ.
-int64_t TrapSigaltstack(const greg_t* g, const uint64_t* a) {
+// sigaltstack on the program's view, mirroring do_sigaltstack()
+// (kernel/signal.c, 6.18): the old stack first (with SS_ONSTACK when the
+// program runs on a signal stack: its own, or ours standing in for none),
+// EPERM on a signal stack, EINVAL for a bad mode, ENOMEM below MINSIGSTKSZ.
+// The stack the thread is to have (ThreadAltStack) goes into the ucontext:
+// rt_sigreturn installs it.
+int64_t TrapSigaltstack(ucontext_t* uc, const greg_t* g, const uint64_t* a) {
   KernelStack next{};
   if (a[0] != 0) {
     if (const int64_t r = SafeCopy(false, &next, a[0], sizeof(next)); r != 0) return r;
@@ -385,15 +415,24 @@ int64_t TrapSigaltstack(const greg_t* g, const uint64_t* a) {
     if (on_stack) return -EPERM;
     const int32_t mode = next.flags & ~kSsFlagBits;
     if (mode != kSsDisable && mode != kSsOnstack && mode != 0) return -EINVAL;
-    if (mode == kSsDisable) {
-      t_app_stack = KernelStack{0, next.flags, 0, 0};
-    } else {
-      if (next.size < kMinSigstksz) return -ENOMEM;
-      t_app_stack = KernelStack{next.sp, next.flags, 0, next.size};
-    }
+    if (mode != kSsDisable && next.size < kMinSigstksz) return -ENOMEM;
   }
   if (a[1] != 0) {
     if (const int64_t r = SafeCopy(true, &old, a[1], sizeof(old)); r != 0) return r;
+  }
+  if (a[0] != 0) {
+    const int32_t mode = next.flags & ~kSsFlagBits;
+    t_app_stack = mode == kSsDisable ? KernelStack{0, next.flags, 0, 0}
+                                     : KernelStack{next.sp, next.flags, 0, next.size};
+    if (mode != kSsDisable && !ProgramStackUsable(t_app_stack)) {
+      NoteOnce(8,
+               "a signal stack the program set is too small to share with our handler; "
+               "its SA_ONSTACK handlers run on ours");
+    }
+    const KernelStack k = ThreadAltStack();
+    uc->uc_stack.ss_sp = reinterpret_cast<void*>(k.sp);
+    uc->uc_stack.ss_flags = k.flags;
+    uc->uc_stack.ss_size = k.size;
   }
   return 0;
 }
@@ -732,7 +771,7 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
       break;
     }
     case kSysSigaltstack:
-      r = g_alt_base != nullptr ? TrapSigaltstack(g, a) : RawSyscall6(nr, a[0], a[1]);
+      r = g_alt_base != nullptr ? TrapSigaltstack(uc, g, a) : RawSyscall6(nr, a[0], a[1]);
       break;
     case kSysRtSigreturn:
       // A restorer other than ours: run it from our text on its own frame.

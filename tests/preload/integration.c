@@ -1062,10 +1062,16 @@ static void CmdHandlers(void) {
 
 // -------------------------------------------------------------- altstack --
 
-static atomic_int onstack_runs, onstack_flag_seen, onstack_eperm;
+static atomic_int onstack_runs, onstack_flag_seen, onstack_eperm, onstack_own;
+static char* onstack_lo;
+static size_t onstack_size;
 
 static void OnstackHandler(int sig) {
   (void)sig;
+  // The handler runs on the stack the program set (Go checks this: "signal
+  // received but handler not on signal stack").
+  char here;
+  if (&here >= onstack_lo && &here < onstack_lo + onstack_size) atomic_fetch_add(&onstack_own, 1);
   stack_t cur, try_set;
   memset(&try_set, 0, sizeof(try_set));
   try_set.ss_flags = SS_DISABLE;
@@ -1134,6 +1140,8 @@ static void CmdAltstack(void) {
   int ok = sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE) && old.ss_size == 0;
   const size_t size = 64 * 1024;
   char* mine = malloc(size);
+  onstack_lo = mine;
+  onstack_size = size;
   ss.ss_sp = mine;
   ss.ss_size = size;
   ss.ss_flags = 0;
@@ -1151,7 +1159,7 @@ static void CmdAltstack(void) {
   Check(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction SIGUSR1");
   raise(SIGUSR1);
   const int handler_ok = atomic_load(&onstack_runs) == 1 && atomic_load(&onstack_flag_seen) == 1 &&
-                         atomic_load(&onstack_eperm) == 1;
+                         atomic_load(&onstack_eperm) == 1 && atomic_load(&onstack_own) == 1;
   memset(&old, 0, sizeof(old));
   ok = sigaltstack(NULL, &old) == 0 && old.ss_flags == 0 && old.ss_sp == mine;
 
@@ -1171,7 +1179,8 @@ static void CmdAltstack(void) {
   free(mine);
   Check(view_ok && handler_ok && errors_ok, "sigaltstack view %d, on-stack handler %d, errors %d",
         view_ok, handler_ok, errors_ok);
-  Out("altstack view: set and read back %d, SA_ONSTACK handler sees SS_ONSTACK and EPERM %d, "
+  Out("altstack view: set and read back %d, SA_ONSTACK handler on its own stack, sees SS_ONSTACK "
+      "and EPERM %d, "
       "EINVAL/ENOMEM/EFAULT/disable %d\n",
       view_ok, handler_ok, errors_ok);
 
