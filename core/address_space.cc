@@ -223,6 +223,16 @@ void AddressSpace::MarkFileDeleted(uint32_t dev_major, uint32_t dev_minor, uint6
   }
 }
 
+bool AddressSpace::MapsFile(uint32_t dev_major, uint32_t dev_minor, uint64_t inode) const {
+  for (const File* f = files_; f != nullptr; f = f->next_file) {
+    if (f->refs != 0 && f->inode == inode && f->dev_major == dev_major &&
+        f->dev_minor == dev_minor) {
+      return true;
+    }
+  }
+  return false;
+}
+
 int AddressSpace::SetShmemInode(uint64_t addr, uint64_t inode, uint32_t dev_major,
                                 uint32_t dev_minor) {
   Vma* v = tree_.FindVma(addr);

@@ -182,6 +182,8 @@ class AddressSpace {
   [[nodiscard]] int LearnFaulted(uint64_t start);
   // The file (dev, inode) was unlinked: its VMAs now print " (deleted)".
   void MarkFileDeleted(uint32_t dev_major, uint32_t dev_minor, uint64_t inode);
+  // True when some VMA maps the file (dev, inode).
+  bool MapsFile(uint32_t dev_major, uint32_t dev_minor, uint64_t inode) const;
   // Sets the inode of the shmem object behind the shared anonymous VMA at addr
   // (the kernel picks it; the caller learns it after the call). 0 or -ENOENT.
   [[nodiscard]] int SetShmemInode(uint64_t addr, uint64_t inode, uint32_t dev_major,

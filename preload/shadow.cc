@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
+#include <valgrind/valgrind.h>
 
 #include <cerrno>
 #include <cstring>
@@ -148,16 +149,48 @@ __thread bool t_trapped __attribute__((tls_model("initial-exec"))) = false;
 // ---------------------------------------------------------------------------
 // Signals and the lock.
 
-void LockAcquire() {
-  while (__atomic_exchange_n(&g_lock, 1, __ATOMIC_ACQUIRE) != 0) {
-    int spins = 0;
-    while (__atomic_load_n(&g_lock, __ATOMIC_RELAXED) != 0) {
-      if (++spins < 128) {
-        __builtin_ia32_pause();
-      } else {
-        RawSyscall6(kSysSchedYield);
-        spins = 0;
-      }
+// The model lock holds its holder's thread id (0: free), so that a waiter
+// can name it and notice when it is gone: a thread that dies holding the
+// lock (killed by a signal in our code, say) would otherwise stop every
+// other thread for good. Such a lock is taken over, the model marked for a
+// resync, and the takeover said once.
+__thread int t_tid __attribute__((tls_model("initial-exec"))) = 0;
+
+int MyTid() {
+  if (t_tid == 0) t_tid = static_cast<int>(RawSyscall6(kSysGettid));
+  return t_tid;
+}
+
+// Where the lock was last taken (a return address), for a debugger.
+__attribute__((used)) volatile uint64_t g_lock_site = 0;
+
+__attribute__((noinline)) void LockAcquire() {
+  const int me = MyTid();
+  const uint64_t site = U(__builtin_return_address(0));
+  uint64_t yields = 0;
+  for (;;) {
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&g_lock, &expected, me, false, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED)) {
+      g_lock_site = site;
+      return;
+    }
+    for (int spins = 0; spins < 128 && __atomic_load_n(&g_lock, __ATOMIC_RELAXED) != 0; ++spins) {
+      __builtin_ia32_pause();
+    }
+    if (__atomic_load_n(&g_lock, __ATOMIC_RELAXED) == 0) continue;
+    RawSyscall6(kSysSchedYield);
+    if ((++yields & 4095) != 0) continue;
+    // Every few thousand yields: is the holder still alive?
+    int holder = __atomic_load_n(&g_lock, __ATOMIC_RELAXED);
+    if (holder != 0 && RawSyscall6(kSysTgkill, RawSyscall6(kSysGetpid), U(holder), 0) == -ESRCH &&
+        __atomic_compare_exchange_n(&g_lock, &holder, me, false, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED)) {
+      g_dirty = true;
+      Writer w;
+      w.Str("vmashadow: the model lock's holder (thread ").Dec(holder);
+      w.Str(") is gone; taken over and resynchronised\n");
+      return;
     }
   }
 }
@@ -1327,7 +1360,13 @@ void LearnAnonBeforeFork() {
   if (g_ready) TraceForkPoint();
 }
 
+// Under dispatch the fork itself traps (ForkHere in sud.cc takes the lock
+// there, after glibc's own prepare handlers took malloc's arena locks): the
+// lock is never held across other atfork handlers. Holding it from here
+// deadlocked chromium — a later prepare handler (malloc's, the program's)
+// waited for a lock whose holder was inside malloc's mmap, waiting for ours.
 void AtforkPrepare() {
+  if (g_sud_armed) return;
   t_fork_mask = BlockAllSignals();
   LockAcquire();
   t_fork_locked = true;
@@ -1335,12 +1374,17 @@ void AtforkPrepare() {
 }
 
 void AtforkParent() {
+  if (!t_fork_locked) return;
   t_fork_locked = false;
   LockRelease();
   RestoreSignals(t_fork_mask);
 }
 
 void AtforkChild() {
+  if (!t_fork_locked) {
+    ChildAfterFork();  // done already by the trap path: returns at once
+    return;
+  }
   t_fork_locked = false;
   ChildAfterFork();
   RestoreSignals(t_fork_mask);
@@ -1436,10 +1480,40 @@ const KernelProfile& ProbeKernelProfile() {
   return p;
 }
 
+// A reason this process cannot be monitored, found before anything is set
+// up (nullptr: none): a tracer (every trap would stop the process for it),
+// a seccomp filter (it may kill the syscalls the checks make), or an
+// emulator such as Valgrind that runs the program on a synthetic CPU (it
+// passes PR_SET_SYSCALL_USER_DISPATCH through to the kernel, which then
+// traps the emulator's own syscalls).
+const char* CannotMonitor() {
+  if (RUNNING_ON_VALGRIND) return "running under Valgrind";
+  char buf[4096];
+  const int64_t n = ReadWhole("/proc/self/status", buf, sizeof(buf));
+  if (n <= 0) return nullptr;
+  const auto field = [&](const char* key) -> int64_t {
+    const char* p = strstr(buf, key);
+    if (p == nullptr) return 0;
+    p += strlen(key);
+    while (*p == ' ' || *p == '\t') ++p;
+    uint64_t v = 0;
+    return ParseDec(p, buf + n, &v) ? static_cast<int64_t>(v) : 0;
+  };
+  if (field("\nTracerPid:") != 0) return "traced (a debugger or strace is attached)";
+  if (field("\nSeccomp:") != 0) return "a seccomp filter is in force";
+  return nullptr;
+}
+
 __attribute__((constructor)) void Init() {
   if (getenv("VMASHADOW_DISABLE") != nullptr) return;
   if (getauxval(AT_SECURE) != 0) return;
   if (!ReadConfig()) return;
+  if (const char* why = CannotMonitor(); why != nullptr) {
+    Writer w;
+    w.Str("vmashadow: pid ").Dec(RawSyscall6(kSysGetpid)).Str(": not monitored: ").Str(why);
+    w.Str("\n");
+    return;
+  }
   g_pt_enabled = g_check != CheckMode::kOff && !EnvIs("VMASHADOW_PAGETABLES", "0");
 
   // Under a finite RLIMIT_AS the address space we take is the program's to
@@ -1569,6 +1643,7 @@ void ForkUnlock() {
 
 void ChildAfterFork(bool vfork_child) {
   const int pid = static_cast<int>(RawSyscall6(kSysGetpid));
+  t_tid = 0;  // the parent's, copied
   g_lock = 0;
   if (pid == g_owner_pid) return;  // already done (the trap path ran first)
   if (vfork_child) {
@@ -1627,12 +1702,30 @@ void ImageEnding(const char* reason) {
   RestoreSignals(mask);
 }
 
+bool ShadowMapsFile(uint64_t st_dev, uint64_t inode) {
+  if (!ShadowReady()) return false;
+  const uint32_t major =
+      static_cast<uint32_t>(((st_dev >> 8) & 0xfff) | ((st_dev >> 32) & ~0xfffu));
+  const uint32_t minor = static_cast<uint32_t>((st_dev & 0xff) | ((st_dev >> 12) & ~0xffu));
+  const uint64_t mask = BlockAllSignals();
+  LockAcquire();
+  const bool mapped = g_model != nullptr && g_model->MapsFile(major, minor, inode);
+  LockRelease();
+  RestoreSignals(mask);
+  return mapped;
+}
+
 void ShadowStepAside(const char* why) {
   if (!ShadowReady() || RawSyscall6(kSysGetpid) != g_owner_pid) return;
   const uint64_t mask = BlockAllSignals();
   LockAcquire();
   g_stepped_aside = why;
-  NoteOnce(7, "stepped aside: this process is traced; it runs on unmonitored");
+  {
+    Writer w;
+    w.Str("vmashadow: pid ").Dec(RawSyscall6(kSysGetpid)).Str(": stepped aside (").Str(why);
+    w.Str("); the program runs on unmonitored\n");
+  }
+  SudDisarmAll();
   if (!g_report_written) {
     WriteReport("stepped aside", true);
     g_report_written = true;

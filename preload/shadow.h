@@ -122,6 +122,9 @@ void ChildAfterFork(bool vfork_child = false);
 // This process can no longer be monitored (why: "traced (PTRACE_TRACEME)"):
 // its report says so and the model stops; the program runs on unharmed.
 void ShadowStepAside(const char* why);
+// True when the model maps the file (dev, inode) (takes the model lock):
+// its name in maps changes when it is unlinked or renamed.
+bool ShadowMapsFile(uint64_t st_dev, uint64_t inode);
 // The process is about to leave this image: final check and the report
 // (reason: "exit_group" or "execve"). No-op in a CLONE_VM child.
 void ImageEnding(const char* reason);

@@ -12,6 +12,7 @@
 #include <link.h>
 #include <signal.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 #include <ucontext.h>
 
 #include <cerrno>
@@ -239,6 +240,7 @@ constexpr long kX32Bit = 0x40000000;
 constexpr long kPrSetSyscallUserDispatch = 59;
 constexpr long kPrSysDispatchOn = 1;
 constexpr long kPrSetVma = 0x53564d41;
+constexpr long kPrSetSeccomp = 22;
 constexpr char kSelectorBlock = 1;
 constexpr uint64_t kCloneVm = 0x100;
 constexpr uint64_t kCloneVfork = 0x4000;
@@ -298,6 +300,11 @@ char* g_alt_base = nullptr;
 int g_alt_slots = 0;  // slots in g_alt_base (<= kAltSlots)
 uint64_t g_alt_owner[kAltSlots];
 __thread int t_alt_slot __attribute__((tls_model("initial-exec"))) = -1;
+// Each armed thread's selector byte, by signal-stack slot, so that stepping
+// aside can disarm them all (SudDisarmAll). A thread without a slot is
+// disarmed by the g_disarmed check when it next arms or traps.
+char* g_selectors[kAltSlots];
+bool g_disarmed = false;
 
 // The program's view of its own sigaltstack (stack_t as the kernel has it).
 struct KernelStack {
@@ -379,11 +386,13 @@ void SetupAltStack() {
       return;
     }
   }
+  g_selectors[t_alt_slot] = &t_selector;
   const KernelStack ss = ThreadAltStack();
   RawSyscall6(kSysSigaltstack, U(&ss), 0);
 }
 
 void ArmThread() {
+  if (g_disarmed) return;
   t_selector = kSelectorBlock;
   RawSyscall6(kSysPrctl, kPrSetSyscallUserDispatch, kPrSysDispatchOn, g_text_lo, g_text_len,
               U(&t_selector));
@@ -681,6 +690,55 @@ void SanitizeCallMask(greg_t* g, long nr) {
   g[reg] = static_cast<greg_t>(U(&t_call_mask));
 }
 
+// unlink, unlinkat, rename, renameat, renameat2, run here: a file the model
+// maps whose last name goes (maps then says " (deleted)") or that is
+// renamed (maps shows the new name) makes the model resynchronise before
+// the next event. One newfstatat per name beforehand; nothing more unless
+// the model maps that file.
+int64_t UnlinkOrRename(long nr, const uint64_t* a) {
+  int64_t victim_dir = kAtFdcwd;  // the name that may lose its file
+  uint64_t victim = 0;
+  int64_t source_dir = kAtFdcwd;  // the name that moves (rename)
+  uint64_t source = 0;
+  switch (nr) {
+    case kSysUnlink:
+      victim = a[0];
+      break;
+    case kSysUnlinkat:
+      if ((a[2] & 0x200 /* AT_REMOVEDIR */) == 0)
+        victim_dir = static_cast<int64_t>(a[0]), victim = a[1];
+      break;
+    case kSysRename:
+      source = a[0];
+      victim = a[1];
+      break;
+    default:  // renameat, renameat2 (RENAME_EXCHANGE swaps: both keep a name)
+      source_dir = static_cast<int64_t>(a[0]);
+      source = a[1];
+      if (nr != kSysRenameat2 || (a[4] & 2 /* RENAME_EXCHANGE */) == 0) {
+        victim_dir = static_cast<int64_t>(a[2]);
+        victim = a[3];
+      }
+      break;
+  }
+  bool changes = false;
+  struct stat st;
+  if (victim != 0 &&
+      RawSyscall6(kSysNewfstatat, U(victim_dir), victim, U(&st), 0x100 /* AT_SYMLINK_NOFOLLOW */) ==
+          0 &&
+      S_ISREG(st.st_mode) && st.st_nlink == 1) {
+    changes = ShadowMapsFile(st.st_dev, st.st_ino);
+  }
+  if (!changes && source != 0 &&
+      RawSyscall6(kSysNewfstatat, U(source_dir), source, U(&st), 0x100) == 0 &&
+      S_ISREG(st.st_mode)) {
+    changes = ShadowMapsFile(st.st_dev, st.st_ino);
+  }
+  const int64_t r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (r == 0 && changes) ShadowDirty();
+  return r;
+}
+
 // int 0x80 from 64-bit code: issued again the same way, from our text.
 int64_t Int80(const greg_t* g, long nr) {
   int64_t ret;
@@ -697,6 +755,7 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
     ChainSigsys(sig, si, ctx);
     return;
   }
+  if (__atomic_load_n(&g_disarmed, __ATOMIC_RELAXED)) t_selector = 0;  // stepped aside
   auto* uc = static_cast<ucontext_t*>(ctx);
   greg_t* g = uc->uc_mcontext.gregs;
   const long nr = si->si_syscall;
@@ -783,8 +842,26 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
         r = -EBUSY;
         break;
       }
+      if (static_cast<long>(a[0]) == kPrSetSeccomp) ShadowStepAside("seccomp filter installed");
       r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
       if (static_cast<long>(a[0]) == kPrSetVma && r == 0) ShadowDirty();
+      break;
+    case kSysUnlink:
+    case kSysUnlinkat:
+    case kSysRename:
+    case kSysRenameat:
+    case kSysRenameat2:
+      r = UnlinkOrRename(nr, a);
+      break;
+    case kSysSeccomp:
+      // A seccomp filter would kill or trap the syscalls we make for the
+      // model (process_vm_readv, PAGEMAP_SCAN, PROCMAP_QUERY…): step aside
+      // for this process first, while we may still write its report.
+      if (a[0] == 0 /* STRICT */ || a[0] == 1 /* FILTER */) {
+        ShadowStepAside("seccomp filter installed");
+      }
+      if (RedirectPlain(g, nr)) return;
+      r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
       break;
     case kSysMbind:
     case kSysMapShadowStack:
@@ -953,6 +1030,21 @@ void SudAfterFork() {
   for (int i = 0; i < kAltSlots; ++i) g_alt_owner[i] = 0;
   if (t_alt_slot >= 0) {
     g_alt_owner[t_alt_slot] = AltOwnerId(Getpid(), RawSyscall6(kSysGettid));
+  }
+}
+
+void SudDisarmAll() {
+  __atomic_store_n(&g_disarmed, true, __ATOMIC_RELAXED);
+  t_selector = 0;
+  const uint64_t me = AltOwnerId(Getpid(), RawSyscall6(kSysGettid));
+  for (int i = 0; i < g_alt_slots; ++i) {
+    const uint64_t owner = __atomic_load_n(&g_alt_owner[i], __ATOMIC_RELAXED);
+    char* sel = g_selectors[i];
+    if (owner == 0 || owner == me || sel == nullptr) continue;
+    if (RawSyscall6(kSysTgkill, owner >> 32, owner & 0xffffffffu, 0) == -ESRCH) continue;
+    // Its TLS may go away as it exits: a copy that fails, never a fault.
+    char allow = 0;
+    (void)SafeCopy(true, &allow, U(sel), 1);
   }
 }
 

@@ -59,6 +59,9 @@ void SudFlushDeferredSignals();
 // child from zero.
 uint64_t SudDeferredSignals();
 void SudResetCounts();
+// Every armed thread of this process stops trapping (its selector byte
+// allows everything): the process is no longer monitored.
+void SudDisarmAll();
 // Our rt_sigreturn restorer (inside the allowed range), for handlers we
 // install ourselves.
 uint64_t SudRestorer();
