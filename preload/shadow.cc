@@ -526,7 +526,7 @@ void DescribeModelAt(Writer& w, const char* line, size_t len) {
     if (x == nullptr) continue;
     char flags[128];
     const size_t n = RenderVmFlags(x->flags, flags, sizeof(flags));
-    w.Str("  model vma ").Hex(x->start).Ch('-').Hex(x->end).Str(" VmFlags: ");
+    w.Str("vmashadow:   model vma ").Hex(x->start).Ch('-').Hex(x->end).Str(" VmFlags: ");
     w.Mem(flags, n < sizeof(flags) ? n : sizeof(flags)).Str(" anon_vma=").Udec(x->anon.anon_vma);
     w.Str(x->anon.fork_child ? " fork_child" : "").Ch('\n');
   }
@@ -560,8 +560,8 @@ void RecordDivergence(const Call* call, const uint64_t* args, const char* what, 
     Writer w;
     w.Str("vmashadow: divergence #").Udec(g_count.divergences).Str(" after event ");
     w.Udec(g_count.events_total).Ch(' ').Str(ev.c_str()).Str(", ").Str(what);
-    w.Str(" (profile ").Str(g_model->profile().name).Str(")\n  model:  ");
-    w.Line(model, model_len).Str("\n  kernel: ").Line(kernel, kernel_len).Ch('\n');
+    w.Str(" (profile ").Str(g_model->profile().name).Str(")\nvmashadow:   model:  ");
+    w.Line(model, model_len).Str("\nvmashadow:   kernel: ").Line(kernel, kernel_len).Ch('\n');
     DescribeModelAt(w, model, model_len);
   }
   g_dirty = true;
@@ -1313,7 +1313,12 @@ const KernelProfile& ProbeKernelProfile() {
 __attribute__((constructor)) void Init() {
   if (getenv("VMASHADOW_DISABLE") != nullptr) return;
   if (getauxval(AT_SECURE) != 0) return;
-  if (!ReadConfig()) return;
+  InitOwnStderr();  // before any message
+  if (!ReadConfig()) {
+    if (g_own_stderr.fd > 2) RawClose(g_own_stderr.fd);
+    g_own_stderr.fd = -1;
+    return;
+  }
   g_pt_enabled = g_check != CheckMode::kOff && !EnvIs("VMASHADOW_PAGETABLES", "0");
 
   // Under a finite RLIMIT_AS the address space we take is the program's to
