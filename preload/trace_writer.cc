@@ -125,9 +125,14 @@ void ReleaseFd() {
   g_fd = -1;
 }
 
+const char* g_stopped_why = nullptr;  // set when tracing stopped before the end
+int64_t g_stopped_err = 0;
+
 void Stop(const char* why, int64_t err) {
   if (!g_on) return;
   g_on = false;
+  g_stopped_why = why;
+  g_stopped_err = err;
   Writer w;
   w.Str("vmashadow: trace ").Str(g_path).Str(": ").Str(why).Str(" (").Dec(err);
   w.Str("); tracing stopped\n");
@@ -603,7 +608,13 @@ void ForkPoint() {
   Flush();
 }
 
+const char* StoppedEarly(int64_t* err) {
+  *err = g_stopped_err;
+  return g_stopped_why;
+}
+
 void ChildStart(bool follow) {
+  g_stopped_why = nullptr;  // the parent's trace is the parent's
   // The parent's file stays the parent's.
   ReleaseFd();
   g_len = 0;
