@@ -312,9 +312,53 @@ bool DeferIfInHook(int sig, const siginfo_t* si, ucontext_t* uc) {
   return true;
 }
 
+// SIGHUP/SIGTERM the launcher passes on (tools/run_command.cc) come with
+// rt_sigqueueinfo: SI_QUEUE from our parent, si_value = kForwardMagic << 32
+// | the pid that signalled the launcher. A signal sent to the whole process
+// group reached the program too: when the program's handler already ran for
+// a copy from that sender in the last second, the launcher's copy is the
+// same signal twice and is dropped, so the program sees it once.
+constexpr uint64_t kForwardMagic = 0x766d73;  // "vms"
+constexpr int kSiQueue = -1;
+struct SeenSignal {
+  int from;        // si_pid of the last copy not passed on by the launcher
+  uint64_t at_ns;  // CLOCK_MONOTONIC when it came
+  bool unmatched;  // no launcher copy has been dropped for it yet
+};
+SeenSignal g_seen[2];  // SIGHUP, SIGTERM
+
+uint64_t MonotonicNs() {
+  struct {
+    int64_t sec;
+    int64_t nsec;
+  } ts = {0, 0};
+  RawSyscall6(228 /* clock_gettime */, 1 /* CLOCK_MONOTONIC */, U(&ts));
+  return static_cast<uint64_t>(ts.sec) * 1000000000u + static_cast<uint64_t>(ts.nsec);
+}
+
+bool IsForwardedTwice(int sig, const siginfo_t* si) {
+  if (sig != 1 && sig != 15) return false;
+  SeenSignal& seen = g_seen[sig == 1 ? 0 : 1];
+  const uint64_t value = reinterpret_cast<uint64_t>(si->si_value.sival_ptr);
+  const bool forwarded = si->si_code == kSiQueue && si->si_pid == RawSyscall6(kSysGetppid) &&
+                         (value >> 32) == kForwardMagic;
+  const uint64_t now = MonotonicNs();
+  if (!forwarded) {
+    seen = {si->si_pid, now, true};
+    return false;
+  }
+  if (seen.unmatched && seen.from == static_cast<int>(value & 0xffffffffu) &&
+      now - seen.at_ns < 1000000000u) {
+    seen.unmatched = false;
+    return true;
+  }
+  return false;
+}
+
 // The kernel's action for every program handler (see g_app_handlers).
 void DeferringHandler(int sig, siginfo_t* si, void* ctx) {
   if (sig <= 0 || sig > 64 || DeferIfInHook(sig, si, static_cast<ucontext_t*>(ctx))) return;
+  if (IsForwardedTwice(sig, si)) return;
   const AppHandler a = g_app_handlers[sig];
   if (a.handler == kSigIgn) return;
   if (a.handler == kSigDfl) {  // changed while this signal was on its way

@@ -401,14 +401,26 @@ def case_usage():
 
 def case_stale_files():
     base = os.path.join(TMP, "stale")
-    for suffix in ("", ".123", ".123.exec1", ".exec2"):
-        open(base + suffix, "w").write("old")
-    open(base + ".keep", "w").write("not ours")
+    # Files that look like traces but are not this tool's: never removed.
+    for suffix in (".123", ".123.exec1", ".exec2", ".keep"):
+        open(base + suffix, "w").write("not ours")
+    # An existing FILE no manifest names is refused, not replaced.
+    open(base, "w").write("not ours")
+    p = V("run", f"--trace={base}", "--", ARGS.workload, "pattern", expect=2)
+    assert "exists and is not a trace" in p.stderr, p.stderr
+    assert open(base).read() == "not ours"
+    os.unlink(base)
     record("stale", [ARGS.workload, "pattern"])
-    assert os.path.exists(base + ".keep")
-    assert not os.path.exists(base + ".123") and not os.path.exists(base + ".exec2")
+    first = os.stat(base).st_ino
+    # The second run removes the first run's traces (named in its manifest).
+    record("stale", [ARGS.workload, "pattern"])
+    assert os.stat(base).st_ino != first or open(base, "rb").read(8) == b"VMASHTRC"
+    for suffix in (".123", ".123.exec1", ".exec2", ".keep"):
+        assert open(base + suffix).read() == "not ours", suffix
+    assert os.path.exists(os.path.join(TMP, ".stale.vmashadow-manifest"))
     replay_ok(base)
-    print("ok: an earlier run's FILE, FILE.<pid>[.exec<k>] are replaced; other files kept")
+    print("ok: an earlier run's traces are replaced through its manifest; look-alikes and an "
+          "unknown FILE are kept")
 
 
 def main():
