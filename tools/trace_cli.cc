@@ -2,6 +2,7 @@
 // trace_cli.h).
 #include "tools/trace_cli.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,6 +10,8 @@
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/kernel_profile.h"
 
 ABSL_FLAG(std::string, kernel_profile, "",
           "replay with this kernel profile (6.12, 6.15, 6.17, 6.18, 6.18-fc) instead of the one "
@@ -47,7 +50,29 @@ std::optional<std::string> ParseTraceCommand(absl::string_view command,
                                                           : "more than one trace file given");
     return std::nullopt;
   }
-  return parsed->positional[0];
+  const std::string& trace = parsed->positional[0];
+  if (const std::string profile = absl::GetFlag(FLAGS_kernel_profile);
+      !profile.empty() && FindKernelProfile(profile.c_str()) == nullptr) {
+    size_t n = 0;
+    const KernelProfile* all = AllKernelProfiles(&n);
+    std::vector<std::string> names;
+    for (size_t i = 0; i < n; ++i) names.push_back(all[i].name);
+    *exit_status =
+        CliUsageError(command, absl::StrCat("unknown kernel profile '", profile,
+                                            "' (known: ", absl::StrJoin(names, ", "), ")"));
+    return std::nullopt;
+  }
+  // Only a regular file: a FIFO or device would block or never end.
+  struct stat st;
+  if (stat(trace.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    std::fprintf(stderr,
+                 "vmashadow: %s: not a regular file (a trace is a file recorded by "
+                 "'vmashadow run --trace')\n",
+                 trace.c_str());
+    *exit_status = 2;
+    return std::nullopt;
+  }
+  return trace;
 }
 
 Progress::Progress(absl::string_view what)
