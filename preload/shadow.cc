@@ -1062,6 +1062,15 @@ void StartReport(int pid) {
   if (g_report_dir[0] == '\0') return;
   const int r = CreateReportFile(pid);
   if (r != 0) {
+    // Said where the launcher looks: an empty file (mknod needs no
+    // descriptor, so EMFILE does not stop it) whose name carries the run id
+    // and the error, DIR/<pid>-<runid>.lost<errno>.json.
+    Text<2200> lost;
+    ReportBase(&lost, pid, true);
+    lost.Add(".lost").Udec(static_cast<uint64_t>(-r)).Add(".json");
+    constexpr long kSysMknodat = 259;
+    RawSyscall6(kSysMknodat, U(static_cast<int64_t>(kAtFdcwd)), U(lost.c_str()), U(kSIfreg | 0600),
+                0);
     Writer w;
     w.Str("vmashadow: pid ").Udec(static_cast<uint64_t>(pid));
     w.Str(": cannot create its report in ").Str(g_report_dir).Str(" (").Dec(r);

@@ -467,6 +467,30 @@ std::optional<std::string> RunIdOfText(const std::string& path) {
   return std::string(text.substr(0, q));
 }
 
+struct LostReport {
+  uint64_t pid = 0;
+  std::string run_id;
+  int error = 0;
+};
+
+// "<pid>-<runid>.lost<errno>.json", else nullopt.
+std::optional<LostReport> ParseLostReportName(absl::string_view name) {
+  LostReport lost;
+  const size_t dash = name.find('-');
+  const size_t dot = name.find('.');
+  if (dash == absl::string_view::npos || dot == absl::string_view::npos || dot < dash ||
+      !absl::SimpleAtoi(name.substr(0, dash), &lost.pid)) {
+    return std::nullopt;
+  }
+  lost.run_id = std::string(name.substr(dash + 1, dot - dash - 1));
+  absl::string_view rest = name.substr(dot + 1);
+  if (!absl::ConsumePrefix(&rest, "lost") || !absl::ConsumeSuffix(&rest, ".json") ||
+      !absl::SimpleAtoi(rest, &lost.error) || lost.error <= 0) {
+    return std::nullopt;
+  }
+  return lost;
+}
+
 RunSummaryInput CollectReports(const ReportDir& dir, pid_t root_pid, int status,
                                const CheckedProgram& program, const std::string& run_id) {
   RunSummaryInput in;
@@ -488,6 +512,18 @@ RunSummaryInput CollectReports(const ReportDir& dir, pid_t root_pid, int status,
               FileStamp{st.st_ino, int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec}) {
         continue;  // left from an earlier run
       }
+    }
+    // DIR/<pid>-<runid>.lost<errno>.json: a process that could not create
+    // its report said so with an empty file (preload/shadow.cc, StartReport).
+    if (const std::optional<LostReport> lost = ParseLostReportName(fs::path(f).filename().string());
+        lost.has_value()) {
+      if (lost->run_id != run_id) continue;
+      const char* name = strerrorname_np(lost->error);
+      in.reports.push_back(
+          {f, absl::DataLossError(absl::StrCat(
+                  "pid ", lost->pid, ": its report could not be created: ",
+                  name != nullptr ? name : "error", " (", strerror(lost->error), ")"))});
+      continue;
     }
     absl::StatusOr<ProcessReport> report = ReadReportFile(f);
     // Another run's report (a directory shared by concurrent runs).

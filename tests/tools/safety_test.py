@@ -363,8 +363,7 @@ def case_full_disk(tmp):
 
 
 def case_low_nofile(tmp):
-    """A program that lowers RLIMIT_NOFILE to 4, and one that closes every
-    descriptor but 0-2: their reports are complete."""
+    """A program that lowers RLIMIT_NOFILE to 4: its report is complete."""
     d = os.path.join(tmp, 'r')
     prog = ('import mmap, resource\n'
             'resource.setrlimit(resource.RLIMIT_NOFILE, (4, 4))\n'
@@ -374,6 +373,27 @@ def case_low_nofile(tmp):
     reps = load_reports(d)
     expect(len(reps) == 1 and all(x.get('complete') is True for x in reps.values()),
            'RLIMIT_NOFILE 4: report not complete', json.dumps(reps)[:500])
+    # A fork child made after the limit was lowered cannot open a report
+    # file: the loss is in the summary (an empty <pid>-<runid>.lost24.json,
+    # made without a descriptor) and --error-exitcode counts it.
+    d2 = os.path.join(tmp, 'r2')
+    prog2 = ('import mmap, os, resource\n'
+             'resource.setrlimit(resource.RLIMIT_NOFILE, (4, 4))\n'
+             'pid = os.fork()\n'
+             'if pid == 0:\n'
+             '    mmap.mmap(-1, 4096).close()\n'
+             '    os._exit(0)\n'
+             'os.waitpid(pid, 0)\n')
+    r = run(['run', f'--report-dir={d2}', '--error-exitcode=9', '--', PY, '-c', prog2])
+    expect(r.returncode == 9, f'a child that lost its report: exit {r.returncode}, want 9', r.err)
+    expect(re.search(r'^vmashadow: pid \d+: its report could not be created: EMFILE '
+                     r'\(Too many open files\) \(counted as incomplete\)$', r.err, re.M),
+           'the summary does not name the lost report', r.err)
+    m = FIRST_LINE.search(r.err)
+    expect(m is not None and m.group(1) == '2' and m.group(3) == '1',
+           'summary: want 2 processes, 1 incomplete', r.err)
+    lost = glob.glob(os.path.join(d2, '*.lost24.json'))
+    expect(len(lost) == 1 and os.path.getsize(lost[0]) == 0, f'lost marker: {lost}')
 
 
 def case_privilege_drop(tmp):
