@@ -491,7 +491,8 @@ def case_special_paths(tmp):
 
 def case_trace_commands(tmp):
     """replay & co. refuse a FIFO (no hang) and a device; an unknown or empty
-    --kernel-profile is a usage error listing the names."""
+    --kernel-profile is a usage error listing the names; report, export and
+    plot never write through a link planted at -o OUT."""
     fifo = os.path.join(tmp, 'fifo')
     os.mkfifo(fifo)
     for cmd in (['replay'], ['maps', '--at', '0'], ['report'], ['export']):
@@ -505,6 +506,31 @@ def case_trace_commands(tmp):
     trace = os.path.join(tmp, 't')
     r = run(['run', f'--trace={trace}', '--', ARGS.target])
     expect(r.returncode == 0, f'record: exit {r.returncode}', r.err)
+    # -o OUT: never through a link; a new file is 0600; a regular file is
+    # replaced; a device the user names is written to.
+    secret = os.path.join(tmp, 'secret')
+    with open(secret, 'w') as f:
+        f.write('keep\n')
+    link = os.path.join(tmp, 'planted')
+    os.symlink(secret, link)
+    for cmd in (['report'], ['export'], ['plot']):
+        p = subprocess.run([ARGS.vmashadow] + cmd + [trace, '-o', link], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        expect(p.returncode == 2 and b'symbolic link' in p.stderr,
+               f'{cmd[0]} -o LINK: exit {p.returncode}', p.stderr.decode())
+        with open(secret) as f:
+            expect(f.read() == 'keep\n', f'{cmd[0]} -o LINK wrote through the link')
+        out = os.path.join(tmp, f'out-{cmd[0]}')
+        for attempt in (1, 2):
+            p = subprocess.run([ARGS.vmashadow] + cmd + [trace, '-o', out],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            expect(p.returncode == 0 and os.path.getsize(out) > 0,
+                   f'{cmd[0]} -o OUT (#{attempt}): exit {p.returncode}', p.stderr.decode())
+            expect(stat.S_IMODE(os.stat(out).st_mode) == 0o600, f'{cmd[0]} -o OUT: mode')
+    p = subprocess.run([ARGS.vmashadow, 'report', trace, '-o', '/dev/stdout'],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    expect(p.returncode == 0 and len(p.stdout) > 0, 'report -o /dev/stdout', p.stderr.decode())
+    expect(not [n for n in os.listdir(tmp) if n.endswith('.tmp')], 'temporary files left')
     for value in ('5.15', ''):
         p = subprocess.run([ARGS.vmashadow, 'replay', f'--kernel-profile={value}', trace],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
