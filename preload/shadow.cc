@@ -942,7 +942,7 @@ void RangeCheck(uint64_t lo, uint64_t hi, const Call* call, const uint64_t* args
 // place (pwrite) from then on: writing a report needs no new descriptor, no
 // permission on the directory (a process that dropped privileges) and no
 // free space. A file is ours when it is a regular file of our effective uid
-// that starts with {"pid":<pid>,"run_id":"<run id>" (kReportHead).
+// that starts with {"pid":<pid>,"run_id":"<run id>" (PutReportHead).
 constexpr int kOWronly = 1, kORdwr = 2, kOCreat = 0100, kOExcl = 0200, kONonblock = 04000;
 constexpr int kONofollow = 0400000;
 constexpr uint64_t kReportReserve = uint64_t{64} << 10;
