@@ -15,6 +15,114 @@
 
 namespace vmashadow::preload {
 
+// --- Our own stderr. ---
+//
+// Messages never go to whatever fd 2 is when we print: a program that closed
+// its descriptors and opened a data file under 2 would get our text in its
+// data. At start-up each image duplicates fd 2 (F_DUPFD_CLOEXEC, high up)
+// and remembers its (dev, inode); every write first checks that the
+// descriptor still is that file (else, when fd 2 still is, it is used; else
+// the message is dropped). A write to a pipe whose reader is gone raises
+// SIGPIPE: we block it around the write and take back the one our write
+// made, so it never reaches the program; sockets are written with
+// MSG_NOSIGNAL. After EPIPE nothing more is written.
+struct OwnStderr {
+  int fd;
+  uint64_t dev;
+  uint64_t ino;
+  uint32_t mode;
+  bool dead;
+};
+inline OwnStderr g_own_stderr = {-1, 0, 0, 0, false};
+
+// struct stat as the x86-64 kernel's fstat fills it (144 bytes).
+struct RawStat {
+  uint64_t dev;
+  uint64_t ino;
+  uint64_t nlink;
+  uint32_t mode;
+  uint32_t uid;
+  uint32_t gid;
+  uint32_t pad0;
+  uint64_t rdev;
+  int64_t size;
+  int64_t blksize;
+  int64_t blocks;
+  uint64_t times[6];
+  int64_t unused[3];
+};
+static_assert(sizeof(RawStat) == 144, "x86-64 struct stat");
+
+inline constexpr uint32_t kSIfmt = 0170000;
+inline constexpr uint32_t kSIfifo = 0010000;
+inline constexpr uint32_t kSIfsock = 0140000;
+inline constexpr uint32_t kSIfreg = 0100000;
+inline constexpr int kFDupfdCloexecCmd = 1030;
+
+inline bool RawFstat(int fd, RawStat* st) { return RawSyscall6(kSysFstat, U(fd), U(st)) == 0; }
+
+// Duplicates fd 2 above the numbers programs use (900, else 100, else
+// anywhere) and remembers what it is. Called once per image at start-up.
+inline void InitOwnStderr() {
+  g_own_stderr = {-1, 0, 0, 0, false};
+  RawStat st;
+  if (!RawFstat(2, &st)) return;
+  int64_t fd = -1;
+  static constexpr int kAt[] = {900, 100, 3};
+  for (int at : kAt) {
+    fd = RawSyscall6(kSysFcntl, 2, U(kFDupfdCloexecCmd), U(at));
+    if (fd >= 0) break;
+  }
+  if (fd < 0) return;
+  g_own_stderr = {static_cast<int>(fd), st.dev, st.ino, st.mode, false};
+}
+
+// The descriptor to write our messages to now, or -1.
+inline int OwnStderrFd() {
+  const OwnStderr& e = g_own_stderr;
+  if (e.fd < 0 || e.dead) return -1;
+  RawStat st;
+  if (RawFstat(e.fd, &st) && st.dev == e.dev && st.ino == e.ino) return e.fd;
+  if (RawFstat(2, &st) && st.dev == e.dev && st.ino == e.ino) return 2;
+  return -1;
+}
+
+// One write(2) of our messages; the kernel's result (-EBADF when there is
+// nowhere to write).
+inline int64_t OwnStderrWrite(const char* p, size_t n) {
+  const int fd = OwnStderrFd();
+  if (fd < 0) return -9;  // EBADF
+  const uint32_t type = g_own_stderr.mode & kSIfmt;
+  int64_t r;
+  if (type == kSIfsock) {
+    constexpr long kSysSendto = 44;
+    constexpr int kMsgNosignal = 0x4000;
+    r = RawSyscall6(kSysSendto, U(fd), U(p), n, U(kMsgNosignal), 0, 0);
+  } else if (type == kSIfifo) {
+    constexpr uint64_t kPipeBit = uint64_t{1} << (13 - 1);  // SIGPIPE
+    uint64_t old_mask = 0;
+    uint64_t block = kPipeBit;
+    RawSyscall6(kSysRtSigprocmask, 0 /* SIG_BLOCK */, U(&block), U(&old_mask), 8);
+    uint64_t pending = 0;
+    RawSyscall6(kSysRtSigpending, U(&pending), 8);
+    r = RawSyscall6(kSysWrite, U(fd), U(p), n);
+    if (r == -32 /* EPIPE */ && (pending & kPipeBit) == 0) {
+      constexpr long kSysRtSigtimedwait = 128;
+      struct {
+        int64_t sec;
+        int64_t nsec;
+      } zero = {0, 0};
+      uint64_t set = kPipeBit;
+      RawSyscall6(kSysRtSigtimedwait, U(&set), 0, U(&zero), 8);
+    }
+    RawSyscall6(kSysRtSigprocmask, 2 /* SIG_SETMASK */, U(&old_mask), 0, 8);
+  } else {
+    r = RawSyscall6(kSysWrite, U(fd), U(p), n);
+  }
+  if (r == -32) g_own_stderr.dead = true;
+  return r;
+}
+
 // v's digits, most significant first, into out (24 bytes suffice); returns
 // how many. Hex has no "0x" prefix.
 inline size_t FormatUdec(uint64_t v, char* out) {
@@ -39,9 +147,13 @@ inline size_t FormatHex(uint64_t v, char* out) {
   return n;
 }
 
+// Writes to our own stderr (above), to a file descriptor, or, with an
+// offset, in place into a file (pwrite: reports are rewritten where they are).
 class Writer {
  public:
-  explicit Writer(int fd = 2) : fd_(fd) {}
+  static constexpr int kOwnStderr = -2;
+  explicit Writer(int fd = kOwnStderr) : fd_(fd) {}
+  Writer(int fd, uint64_t offset) : fd_(fd), positional_(true), pos_(offset) {}
   ~Writer() { Flush(); }
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
@@ -107,10 +219,20 @@ class Writer {
   bool Flush() {
     size_t off = 0;
     while (off < len_) {
-      const int64_t r = RawWrite(fd_, buf_ + off, len_ - off);
+      int64_t r;
+      if (fd_ == kOwnStderr) {
+        r = OwnStderrWrite(buf_ + off, len_ - off);
+      } else if (positional_) {
+        constexpr long kSysPwrite64 = 18;
+        r = RawSyscall6(kSysPwrite64, U(fd_), U(buf_ + off), len_ - off, pos_);
+        if (r > 0) pos_ += static_cast<uint64_t>(r);
+      } else {
+        r = RawWrite(fd_, buf_ + off, len_ - off);
+      }
       if (r == -4) continue;  // EINTR
       if (r <= 0) {
         failed_ = true;
+        error_ = r < 0 ? r : -28;  // a write of 0 bytes: no space
         break;
       }
       off += static_cast<size_t>(r);
@@ -119,9 +241,15 @@ class Writer {
     return !failed_;
   }
   bool failed() const { return failed_; }
+  // With an offset: where the next byte goes (after Flush, the end written).
+  uint64_t position() const { return pos_ + len_; }
+  int64_t error() const { return error_; }
 
  private:
   int fd_;
+  bool positional_ = false;
+  uint64_t pos_ = 0;
+  int64_t error_ = 0;
   bool failed_ = false;
   size_t len_ = 0;
   char buf_[1024];

@@ -124,6 +124,12 @@ Sample g_unexplained_samples[kMaxSamples];
 uint32_t g_notes_done = 0;
 
 char g_report_dir[2048];
+char g_run_id[40];  // VMASHADOW_RUN_ID: the launcher's name for this run
+int g_report_fd = -1;
+uint64_t g_report_dev = 0;
+uint64_t g_report_ino = 0;
+uint64_t g_report_size = 0;  // the bytes the report file holds (text and blanks)
+char g_report_path[2200];
 char g_cmdline[4096];
 size_t g_cmdline_len = 0;
 char g_kernel_release[65];
@@ -1079,10 +1085,156 @@ void RecordResultMiss(Call call, const uint64_t* args, int64_t kernel_ret, const
 // ---------------------------------------------------------------------------
 // The JSON report.
 
+// Report files: DIR/<pid>.json, or DIR/<pid>-<runid>.json when a file not
+// ours holds that name (an earlier run's, or anybody's planted link). Each is
+// created exclusively without following links (0600), at start-up (and in a
+// fork child at the fork), with room reserved (fallocate), and rewritten in
+// place (pwrite) from then on: writing a report needs no new descriptor, no
+// permission on the directory (a process that dropped privileges) and no
+// free space. A file is ours when it is a regular file of our effective uid
+// that starts with {"pid":<pid>,"run_id":"<run id>" (PutReportHead).
+constexpr int kOWronly = 1, kORdwr = 2, kOCreat = 0100, kOExcl = 0200, kONonblock = 04000;
+constexpr int kONofollow = 0400000;
+constexpr uint64_t kReportReserve = uint64_t{64} << 10;
+constexpr long kSysFtruncate = 77;
+constexpr long kSysGeteuid = 107;
+constexpr long kSysFallocate = 285;
+
+void WriteReport(const char* reason, bool complete);
+
+// DIR/<pid> or DIR/<pid>-<runid> (no suffix).
 template <size_t N>
-void ReportPath(Text<N>* out, int pid, const char* suffix) {
+void ReportBase(Text<N>* out, int pid, bool with_run_id) {
   out->Clear();
-  out->Add(g_report_dir).Add("/").Udec(static_cast<uint64_t>(pid)).Add(suffix);
+  out->Add(g_report_dir).Add("/").Udec(static_cast<uint64_t>(pid));
+  if (with_run_id) out->Add("-").Add(g_run_id);
+}
+
+// The first bytes of every report of this process in this run.
+template <typename Out>
+void PutReportHead(Out& out, int pid) {
+  out.Add("{\"pid\":").Udec(static_cast<uint64_t>(pid)).Add(",\"run_id\":\"").Add(g_run_id);
+  out.Add("\"");
+}
+
+bool ReportFileIsOurs(const char* path, int pid) {
+  const int fd = static_cast<int>(RawSyscall6(kSysOpenat, U(static_cast<int64_t>(kAtFdcwd)),
+                                              U(path), U(kONofollow | kONonblock | kOCloexec), 0));
+  if (fd < 0) return false;
+  Text<128> head;
+  PutReportHead(head, pid);
+  char buf[128];
+  RawStat st;
+  bool ours = RawFstat(fd, &st) && (st.mode & kSIfmt) == kSIfreg &&
+              st.uid == static_cast<uint32_t>(RawSyscall6(kSysGeteuid));
+  size_t n = 0;
+  while (ours && n < head.size()) {
+    const int64_t r = RawRead(fd, buf + n, head.size() - n);
+    if (r == -EINTR) continue;
+    if (r <= 0) break;
+    n += static_cast<size_t>(r);
+  }
+  RawClose(fd);
+  return ours && n == head.size() && memcmp(buf, head.c_str(), n) == 0;
+}
+
+// A new image of a pid that already reported (it called execve): the old
+// image's report (ours: checked by the caller) becomes BASE.exec<k>.json.
+void KeepEarlierImageReport(const char* base) {
+  Text<2200> from;
+  from.Add(base).Add(".json");
+  for (uint64_t k = 1; k < 100; ++k) {
+    Text<2200> to;
+    to.Add(base).Add(".exec").Udec(k).Add(".json");
+    constexpr int kRenameNoreplace = 1;
+    const int64_t r =
+        RawSyscall6(kSysRenameat2, U(static_cast<int64_t>(kAtFdcwd)), U(from.c_str()),
+                    U(static_cast<int64_t>(kAtFdcwd)), U(to.c_str()), U(kRenameNoreplace));
+    if (r != -EEXIST) return;
+  }
+}
+
+// True when g_report_fd still is the report file we created.
+bool ReportFdIsOurs() {
+  RawStat st;
+  return g_report_fd >= 0 && RawFstat(g_report_fd, &st) && st.dev == g_report_dev &&
+         st.ino == g_report_ino;
+}
+
+// Creates this process's report file (see above). 0 or -errno.
+int CreateReportFile(int pid) {
+  g_report_fd = -1;
+  g_report_size = 0;
+  int64_t err = -EEXIST;
+  for (int alt = 0; alt < 2; ++alt) {
+    Text<2200> base;
+    ReportBase(&base, pid, alt == 1);
+    Text<2200> path;
+    path.Add(base.c_str()).Add(".json");
+    if (path.size() + 1 >= sizeof(g_report_path)) return -ENAMETOOLONG;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const int64_t fd = RawSyscall6(kSysOpenat, U(static_cast<int64_t>(kAtFdcwd)), U(path.c_str()),
+                                     U(kORdwr | kOCreat | kOExcl | kONofollow | kOCloexec), 0600);
+      if (fd >= 0) {
+        int f = static_cast<int>(fd);
+        const int64_t high = RawSyscall6(kSysFcntl, U(f), U(kFDupfdCloexecCmd), 700);
+        if (high >= 0) {
+          RawClose(f);
+          f = static_cast<int>(high);
+        }
+        RawStat st;
+        if (!RawFstat(f, &st)) {
+          RawClose(f);
+          return -EBADF;
+        }
+        g_report_fd = f;
+        g_report_dev = st.dev;
+        g_report_ino = st.ino;
+        memcpy(g_report_path, path.c_str(), path.size() + 1);
+        // Room for the final report, so that a full disk later loses
+        // nothing (not every file system can: then we go without).
+        constexpr int kFallocKeepSize = 1;
+        RawSyscall6(kSysFallocate, U(f), U(kFallocKeepSize), 0, kReportReserve);
+        return 0;
+      }
+      err = fd;
+      if (fd != -EEXIST) break;
+      if (!ReportFileIsOurs(path.c_str(), pid)) break;  // not ours: left alone
+      KeepEarlierImageReport(base.c_str());
+    }
+    if (g_run_id[0] == '\0') break;
+  }
+  return static_cast<int>(err);
+}
+
+// Starts this process's report: its file and the placeholder.
+void StartReport(int pid) {
+  if (g_report_dir[0] == '\0') return;
+  const int r = CreateReportFile(pid);
+  if (r != 0) {
+    // Said where the launcher looks: an empty file (mknod needs no
+    // descriptor, so EMFILE does not stop it) whose name carries the run id
+    // and the error, DIR/<pid>-<runid>.lost<errno>.json.
+    Text<2200> lost;
+    ReportBase(&lost, pid, true);
+    lost.Add(".lost").Udec(static_cast<uint64_t>(-r)).Add(".json");
+    constexpr long kSysMknodat = 259;
+    RawSyscall6(kSysMknodat, U(static_cast<int64_t>(kAtFdcwd)), U(lost.c_str()), U(kSIfreg | 0600),
+                0);
+    Writer w;
+    w.Str("vmashadow: pid ").Udec(static_cast<uint64_t>(pid));
+    w.Str(": cannot create its report in ").Str(g_report_dir).Str(" (").Dec(r);
+    w.Str("); this process is not reported\n");
+    return;
+  }
+  WriteReport("running", false);  // a placeholder, in case we never finish
+}
+
+// A fork child's inherited descriptor is its parent's report: closed, never
+// written.
+void DropInheritedReport() {
+  if (ReportFdIsOurs()) RawClose(g_report_fd);
+  g_report_fd = -1;
 }
 
 const char* CheckName() {
@@ -1117,25 +1269,10 @@ void WriteSamples(Writer& w, const Sample* samples, uint64_t n, bool divergence)
   w.Ch(']');
 }
 
-// Writes DIR/<pid>.json atomically (tmp file + rename). Lock-free and
-// allocation-free, so the fatal-signal path can use it; counters may be
-// read mid-update there (the report then says complete: false).
-void WriteReport(const char* reason, bool complete) {
-  if (g_report_dir[0] == '\0' || g_model == nullptr) return;
-  const int pid = static_cast<int>(RawSyscall6(kSysGetpid));
-  Text<2100> tmp;
-  Text<2100> final_path;
-  ReportPath(&tmp, pid, ".json.tmp");
-  ReportPath(&final_path, pid, ".json");
-  constexpr int kOWronly = 1, kOCreat = 0100, kOTrunc = 01000;
-  const int fd =
-      static_cast<int>(RawSyscall6(kSysOpenat, U(static_cast<int64_t>(kAtFdcwd)), U(tmp.c_str()),
-                                   U(kOWronly | kOCreat | kOTrunc | kOCloexec), 0644));
-  if (fd < 0) return;
-  bool ok = true;
+// The JSON text of the report (everything but the head, which the caller
+// wrote). minimal: only what proves the file ours and says why it is short.
+void WriteReportBody(Writer& w, int pid, const char* reason, bool complete) {
   {
-    Writer w(fd);
-    w.Ch('{').Key("pid", true).Udec(static_cast<uint64_t>(pid));
     w.Key("parent_pid").Udec(static_cast<uint64_t>(g_parent_pid));
     w.Key("argv").Ch('[');
     size_t p = 0;
@@ -1220,33 +1357,92 @@ void WriteReport(const char* reason, bool complete) {
     w.Key("final_map_count").Udec(g_model->map_count());
     w.Key("exit_reason").Json(reason);
     w.Key("complete").Str(complete ? "true" : "false");
-    w.Str("}\n");
-    ok = w.Flush();
-  }
-  RawClose(fd);
-  if (ok) {
-    RawSyscall6(kSysRename, U(tmp.c_str()), U(final_path.c_str()));
-  } else {
-    RawSyscall6(kSysUnlink, U(tmp.c_str()));
+    int64_t trace_err = 0;
+    if (const char* why = TraceStoppedEarly(&trace_err); why != nullptr) {
+      Text<200> t;
+      t.Add(why).Add(" (");
+      if (trace_err < 0) t.Add("-").Udec(static_cast<uint64_t>(-trace_err));
+      t.Add(")");
+      w.Key("trace_stopped").Json(t.c_str());
+    }
+    (void)pid;
   }
 }
 
-// A new image of a pid that already reported (it called execve): keep the
-// old image's report as <pid>.exec<k>.json.
-void KeepEarlierImageReport(int pid) {
-  Text<2100> from;
-  ReportPath(&from, pid, ".json");
-  for (uint64_t k = 1; k < 100; ++k) {
-    Text<2100> to;
-    Text<32> suffix;
-    suffix.Add(".exec").Udec(k).Add(".json");
-    ReportPath(&to, pid, suffix.c_str());
-    constexpr int kRenameNoreplace = 1;
-    const int64_t r =
-        RawSyscall6(kSysRenameat2, U(static_cast<int64_t>(kAtFdcwd)), U(from.c_str()),
-                    U(static_cast<int64_t>(kAtFdcwd)), U(to.c_str()), U(kRenameNoreplace));
-    if (r != -EEXIST) return;
+// Rewrites this process's report in place: the JSON at offset 0, blanks
+// over what is left of a longer earlier text, cut to size once the image is
+// done. Lock-free and allocation-free, so the fatal-signal path can use it;
+// counters may be read mid-update there (the report then says complete:
+// false). When the text cannot be written whole, a short report saying why
+// takes its place (it fits in what the placeholder already holds).
+void WriteReport(const char* reason, bool complete) {
+  if (g_report_dir[0] == '\0' || g_model == nullptr || g_report_fd < 0) return;
+  const int pid = static_cast<int>(RawSyscall6(kSysGetpid));
+  int fd = g_report_fd;
+  if (!ReportFdIsOurs()) {
+    // The program closed our descriptor: the file again by its name, if it
+    // still is ours.
+    fd = static_cast<int>(RawSyscall6(kSysOpenat, U(static_cast<int64_t>(kAtFdcwd)),
+                                      U(g_report_path), U(kOWronly | kONofollow | kOCloexec), 0));
+    RawStat st;
+    if (fd >= 0 && (!RawFstat(fd, &st) || st.dev != g_report_dev || st.ino != g_report_ino)) {
+      RawClose(fd);
+      fd = -EBADF;
+    }
+    if (fd < 0) {
+      Writer m;
+      m.Str("vmashadow: pid ").Udec(static_cast<uint64_t>(pid)).Str(": cannot write its report ");
+      m.Str(g_report_path).Str(" (").Dec(fd).Str("): the program closed its descriptor\n");
+      g_report_fd = -1;
+      return;
+    }
   }
+  uint64_t end = 0;
+  int64_t error = 0;
+  {
+    Writer w(fd, 0);
+    Text<128> head;
+    PutReportHead(head, pid);
+    w.Mem(head.c_str(), head.size());
+    WriteReportBody(w, pid, reason, complete);
+    w.Str("}\n");
+    w.Flush();
+    end = w.position();
+    error = w.error();
+  }
+  if (error != 0) {
+    Writer w(fd, 0);
+    Text<128> head;
+    PutReportHead(head, pid);
+    w.Mem(head.c_str(), head.size());
+    w.Key("exit_reason").Json(reason).Key("complete").Str("false");
+    w.Key("report_error").Dec(error).Str("}\n");
+    w.Flush();
+    end = w.position();
+    Writer m;
+    m.Str("vmashadow: pid ").Udec(static_cast<uint64_t>(pid)).Str(": cannot write its report ");
+    m.Str(g_report_path).Str(" (").Dec(error).Str("); a short one says so\n");
+  }
+  if (end < g_report_size) {
+    static const char kBlanks[64] = {
+        ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+        ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+        ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ',
+        ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    Writer w(fd, end);
+    for (uint64_t i = end; i < g_report_size; i += sizeof(kBlanks)) {
+      const uint64_t n = g_report_size - i;
+      w.Mem(kBlanks, n < sizeof(kBlanks) ? n : sizeof(kBlanks));
+    }
+    w.Flush();
+  }
+  if (complete && error == 0 && strcmp(reason, "execve") != 0) {
+    RawSyscall6(kSysFtruncate, U(fd), end);
+    g_report_size = end;
+  } else if (end > g_report_size) {
+    g_report_size = end;
+  }
+  if (fd != g_report_fd) RawClose(fd);
 }
 
 constexpr int kSigAbrt = 6;
@@ -1332,7 +1528,10 @@ void InstallFatalHandler(int sig) {
   KernelSigaction old{};
   if (RawSyscall6(kSysRtSigaction, U(sig), 0, U(&old), 8) != 0) return;
   if (old.handler != kSigDfl) return;  // the program's (or an inherited SIG_IGN)
-  const KernelSigaction act{U(&FatalSignal), kFatalFlags, SudRestorer(), 0};
+  // Every signal but SIGSYS stays blocked while the report is written: a
+  // second copy (a group signal the launcher also passed on) waits instead
+  // of killing us half way through.
+  const KernelSigaction act{U(&FatalSignal), kFatalFlags, SudRestorer(), ~kSigsysBit};
   if (RawSyscall6(kSysRtSigaction, U(sig), U(&act), 0, 8) == 0) SudNoteOwnFatalHandler(sig);
 }
 
@@ -1423,6 +1622,18 @@ bool ReadConfig() {
     const size_t n = strlen(d);
     if (n < sizeof(g_report_dir)) memcpy(g_report_dir, d, n + 1);
   }
+  // The run id names report files: letters, digits and '-' only.
+  g_run_id[0] = '\0';
+  if (const char* id = getenv("VMASHADOW_RUN_ID"); id != nullptr) {
+    size_t n = 0;
+    for (; id[n] != '\0' && n + 1 < sizeof(g_run_id); ++n) {
+      const char c = id[n];
+      const bool ok =
+          (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+      g_run_id[n] = ok ? c : '_';
+    }
+    g_run_id[n] = '\0';
+  }
   if (!g_follow_children) {
     const char* root = getenv("VMASHADOW_ROOT_PID");
     uint64_t pid = 0;
@@ -1507,7 +1718,12 @@ const char* CannotMonitor() {
 __attribute__((constructor)) void Init() {
   if (getenv("VMASHADOW_DISABLE") != nullptr) return;
   if (getauxval(AT_SECURE) != 0) return;
-  if (!ReadConfig()) return;
+  InitOwnStderr();  // before any message
+  if (!ReadConfig()) {
+    if (g_own_stderr.fd > 2) RawClose(g_own_stderr.fd);
+    g_own_stderr.fd = -1;
+    return;
+  }
   if (const char* why = CannotMonitor(); why != nullptr) {
     Writer w;
     w.Str("vmashadow: pid ").Dec(RawSyscall6(kSysGetpid)).Str(": not monitored: ").Str(why);
@@ -1564,10 +1780,7 @@ __attribute__((constructor)) void Init() {
     w.Str("vmashadow: warning: the seeded model does not render as /proc/self/maps\n");
   }
   pthread_atfork(AtforkPrepare, AtforkParent, AtforkChild);
-  if (g_report_dir[0] != '\0') {
-    KeepEarlierImageReport(g_owner_pid);
-    WriteReport("running", false);  // a placeholder, in case we never finish
-  }
+  StartReport(g_owner_pid);
   if (g_use_sud) {
     const char* why = nullptr;
     g_sud_armed = SudStart(&why, g_smaps + kSmapsCap, alt_slots);
@@ -1656,6 +1869,7 @@ void ChildAfterFork(bool vfork_child) {
   }
   g_parent_pid = g_owner_pid;
   g_owner_pid = pid;
+  DropInheritedReport();
   // The inherited /proc/self/maps fd still describes the parent.
   if (g_maps_fd >= 0) RawClose(g_maps_fd);
   g_maps_fd = RawOpen("/proc/self/maps", kORdonly);
@@ -1679,7 +1893,7 @@ void ChildAfterFork(bool vfork_child) {
   g_count = Counters{};
   SudResetCounts();
   g_report_written = false;
-  if (g_report_dir[0] != '\0') WriteReport("running", false);
+  StartReport(pid);
   if (g_sud_armed) {
     SudAfterFork();
     SudArmThisThread();

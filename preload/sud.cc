@@ -1054,7 +1054,7 @@ void SudSetFatalAction(uint64_t handler, uint64_t flags) {
   g_fatal_action.handler = handler;
   g_fatal_action.flags = flags;
   g_fatal_action.restorer = U(&vmashadow_restorer);
-  g_fatal_action.mask = 0;
+  g_fatal_action.mask = ~kSigsysBit;  // a second copy waits for the report (shadow.cc)
 }
 
 void SudNoteOwnFatalHandler(int sig) {

@@ -125,9 +125,14 @@ void ReleaseFd() {
   g_fd = -1;
 }
 
+const char* g_stopped_why = nullptr;  // set when tracing stopped before the end
+int64_t g_stopped_err = 0;
+
 void Stop(const char* why, int64_t err) {
   if (!g_on) return;
   g_on = false;
+  g_stopped_why = why;
+  g_stopped_err = err;
   Writer w;
   w.Str("vmashadow: trace ").Str(g_path).Str(": ").Str(why).Str(" (").Dec(err);
   w.Str("); tracing stopped\n");
@@ -370,7 +375,10 @@ bool AppendDec(char (&buf)[N], size_t* len, uint64_t v) {
 // Opens base, base.exec1, base.exec2, ... (the first that does not exist).
 // Returns the fd (g_path names it) and sets *exec_index, or -errno.
 int OpenTraceFile(const char* base, uint64_t* exec_index) {
+  // Created exclusively, never through a link, readable by the owner only
+  // (a trace holds argv and the whole layout).
   constexpr int kOWronly = 1, kOCreat = 0100, kOExcl = 0200, kOAppend = 02000;
+  constexpr int kONofollow = 0400000;
   for (uint64_t k = 0; k < 1000; ++k) {
     size_t len = 0;
     g_path[0] = '\0';
@@ -378,8 +386,9 @@ int OpenTraceFile(const char* base, uint64_t* exec_index) {
     if (k > 0 && (!AppendStr(g_path, &len, ".exec") || !AppendDec(g_path, &len, k))) {
       return -ENAMETOOLONG;
     }
-    const int64_t fd = RawSyscall6(kSysOpenat, U(static_cast<int64_t>(kAtFdcwd)), U(g_path),
-                                   U(kOWronly | kOCreat | kOExcl | kOAppend | kOCloexec), 0644);
+    const int64_t fd =
+        RawSyscall6(kSysOpenat, U(static_cast<int64_t>(kAtFdcwd)), U(g_path),
+                    U(kOWronly | kOCreat | kOExcl | kOAppend | kONofollow | kOCloexec), 0600);
     if (fd == -EEXIST) continue;
     if (fd < 0) return static_cast<int>(fd);
     *exec_index = k;
@@ -603,7 +612,13 @@ void ForkPoint() {
   Flush();
 }
 
+const char* StoppedEarly(int64_t* err) {
+  *err = g_stopped_err;
+  return g_stopped_why;
+}
+
 void ChildStart(bool follow) {
+  g_stopped_why = nullptr;  // the parent's trace is the parent's
   // The parent's file stays the parent's.
   ReleaseFd();
   g_len = 0;

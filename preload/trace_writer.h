@@ -45,6 +45,9 @@ void Note(bool divergence, const char* what, const char* model, size_t model_len
           const char* kernel, size_t kernel_len, uint64_t lo, uint64_t hi);
 void ForkPoint();
 void ChildStart(bool follow);
+// Why tracing stopped before the image's end (nullptr: it did not), and the
+// error.
+const char* StoppedEarly(int64_t* err);
 void ImageEnd(const char* reason);
 void BeginEvent();
 void EndEvent();
@@ -108,6 +111,7 @@ inline void TraceForkPoint() {
 }
 // In a fork child: drop the parent's file; when `follow`, start the child's
 // trace (origin kForkChild, pointing at the parent's last FORK_POINT).
+inline const char* TraceStoppedEarly(int64_t* err) { return trace_internal::StoppedEarly(err); }
 inline void TraceChildStart(bool follow) {
   if (TraceOn()) trace_internal::ChildStart(follow);
 }

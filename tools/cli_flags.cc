@@ -109,7 +109,14 @@ absl::StatusOr<CliArgs> ParseCliArgs(absl::string_view command,
     }
     absl::CommandLineFlag* cl = absl::FindCommandLineFlag(flag->name);
     std::string error;
-    if (cl == nullptr || !cl->ParseFrom(value, &error)) {
+    const bool parsed = cl != nullptr && cl->ParseFrom(value, &error);
+    if (parsed && value.empty() && !is_bool) {
+      // "--trace=" is a mistake (an unset shell variable), never "no trace".
+      return absl::InvalidArgumentError(absl::StrCat("bad value '' for '--", flag->spelled,
+                                                     "': expected ", flag->value,
+                                                     ", not an empty value"));
+    }
+    if (!parsed) {
       // abseil says "Illegal value 'x' specified for flag 'y'; <the type's reason>",
       // without "; ..." when the type gives none (bool, integers).
       const size_t semi = error.find("; ");

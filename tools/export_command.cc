@@ -4,7 +4,6 @@
 // slice per call (its duration, arguments and results), a "VMAs" counter
 // track, and instant events for resyncs, divergences and forks.
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <string>
@@ -193,11 +192,8 @@ int ExportCommand(const std::vector<std::string>& args) {
     std::fwrite(json.data(), 1, json.size(), stdout);
     return 0;
   }
-  std::ofstream f(out, std::ios::binary);
-  f << json;
-  f.close();
-  if (!f.good()) {
-    std::fprintf(stderr, "vmashadow: cannot write %s\n", out.c_str());
+  if (const absl::Status w = WriteOutputFile(out, json); !w.ok()) {
+    std::fprintf(stderr, "vmashadow: %s\n", std::string(w.message()).c_str());
     return 2;
   }
   return 0;

@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -460,11 +459,8 @@ int PlotCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "vmashadow: %s\n", std::string(svg.status().message()).c_str());
     return absl::IsInvalidArgument(svg.status()) ? 3 : 2;
   }
-  std::ofstream f(out, std::ios::binary);
-  f << *svg;
-  f.close();
-  if (!f.good()) {
-    std::fprintf(stderr, "vmashadow: cannot write %s\n", out.c_str());
+  if (const absl::Status w = WriteOutputFile(out, *svg); !w.ok()) {
+    std::fprintf(stderr, "vmashadow: %s\n", std::string(w.message()).c_str());
     return 2;
   }
   return 0;

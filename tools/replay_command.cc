@@ -128,6 +128,16 @@ int ReplayCommand(const std::vector<std::string>& args) {
   if (printed > kMaxMismatchLines) {
     PrintErr(absl::StrFormat("vmashadow: ... %d more mismatches\n", printed - kMaxMismatchLines));
   }
+  // A trace without its IMAGE_END record stopped early: the process was
+  // killed, or the preload could not go on writing it (the run's summary
+  // says why). What it holds replays; it is not the whole run.
+  const bool ended_early = error.ok() && s.image_ends == 0;
+  if (ended_early) {
+    PrintErr(absl::StrCat("vmashadow: ", path,
+                          ": the trace stops before the process's end (no image-end record: the "
+                          "process was killed, or tracing stopped early); only what it holds was "
+                          "replayed\n"));
+  }
   std::string out;
   if (!quiet) {
     absl::StrAppendFormat(
@@ -169,7 +179,9 @@ int ReplayCommand(const std::vector<std::string>& args) {
   absl::StrAppendFormat(
       &out, "replay: %s events in %.3f s (%.0f events/s, %.3f s with loading)%s\n",
       Thousands(s.events), secs, secs > 0 ? static_cast<double>(s.events) / secs : 0, total_secs,
-      s.total_mismatches() == 0 && error.ok() ? ": OK" : "");
+      s.total_mismatches() != 0 || !error.ok() ? ""
+      : ended_early                            ? ": INCOMPLETE (the trace stops early)"
+                                               : ": OK");
   std::fputs(out.c_str(), stdout);
   std::fflush(stdout);
   if (!error.ok() && !(truncated && absl::GetFlag(FLAGS_allow_truncated))) return 3;

@@ -6,6 +6,7 @@
 #include "tools/report.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -162,6 +163,11 @@ class ReportReader {
     s.Update(String("exit_reason", &r_->exit_reason));
     s.Update(Bool("complete", &r_->complete));
     s.Update(PageTables());
+    // Optional: the launcher's run id, and why the preload could not write
+    // the whole report (-errno).
+    s.Update(obj_.String("run_id", &r_->run_id, &present));
+    s.Update(obj_.String("report_error", &r_->report_error, &present));
+    s.Update(obj_.String("trace_stopped", &r_->trace_stopped, &present));
     return s;
   }
 
@@ -385,8 +391,14 @@ absl::StatusOr<ProcessReport> ParseReport(absl::string_view text, absl::string_v
 }
 
 absl::StatusOr<ProcessReport> ReadReportFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Never through a link, never a FIFO or device (which could block us).
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open report ", path));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
   std::string text;
   char buf[16384];
   for (;;) {

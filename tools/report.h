@@ -93,6 +93,9 @@ struct ProcessReport {
   uint64_t unlocated_tables = 0;
   std::string exit_reason;
   bool complete = false;
+  std::string run_id;         // the launcher's VMASHADOW_RUN_ID ("" when none)
+  std::string report_error;   // "-28": the preload could not write the whole report
+  std::string trace_stopped;  // why this process's trace stopped before its end
 
   // Contract keys absent from the file, in the contract's order.
   std::vector<std::string> missing_keys;

@@ -3,7 +3,6 @@
 // top-N tables) or, with --json, as one JSON object with the same sections.
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -351,10 +350,8 @@ int ReportCommand(const std::vector<std::string>& args) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
-  std::ofstream f(out_path, std::ios::binary);
-  f << text;
-  if (!f.good()) {
-    std::fprintf(stderr, "vmashadow: cannot write %s\n", out_path.c_str());
+  if (const absl::Status w = WriteOutputFile(out_path, text); !w.ok()) {
+    std::fprintf(stderr, "vmashadow: %s\n", std::string(w.message()).c_str());
     return 2;
   }
   return 0;

@@ -8,7 +8,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,8 +22,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -34,6 +39,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "tools/cli_flags.h"
@@ -54,6 +60,10 @@ ABSL_FLAG(vmashadow::YesNo, follow_children, vmashadow::YesNo{},
 ABSL_FLAG(std::string, trace, "",
           "record every event into the trace FILE (children: FILE.<pid>; later images after "
           "execve: .exec<k>); read it with replay, maps, report, plot, export");
+ABSL_FLAG(int, error_exitcode, 0,
+          "exit with status N (1-255) instead of the program's when anything went wrong: a "
+          "divergence, a report that is incomplete or lost, a trace that stopped early "
+          "(Valgrind's convention; 0: off)");
 ABSL_FLAG(vmashadow::BackendChoice, backend, vmashadow::BackendChoice{},
           "(for benchmarks) interception backend: sud or wrappers");
 
@@ -72,6 +82,7 @@ constexpr CliFlag kRunFlags[] = {
     {"report_dir", "report-dir", "DIR"},
     {"follow_children", "follow-children", "yes|no"},
     {"trace", "trace", "FILE"},
+    {"error_exitcode", "error-exitcode", "N"},
     {"backend", "backend", "sud|wrappers", /*short_name=*/0, /*hidden=*/true},
 };
 
@@ -83,18 +94,43 @@ void PrintErr(absl::string_view text) {
 // ---------------------------------------------------------------------------
 // Signals while the program runs.
 
-// The child's pid once forked (0 before): SIGTERM/SIGHUP are passed to it.
+// The child's pid once forked (0 before): SIGTERM/SIGHUP are passed to it,
+// once (see ForwardSignal).
 volatile sig_atomic_t g_child_pid = 0;
 
-void ForwardSignal(int sig) {
+// SIGTERM/SIGHUP sent to the launcher go to the program too, once. A
+// terminal's hangup (SI_KERNEL) reaches the whole foreground process group,
+// the program included: not passed on. Otherwise the launcher cannot tell a
+// signal sent to it alone from one sent to its process group (which the
+// program got too), so the copy it passes on says where it comes from:
+// rt_sigqueueinfo with si_value = kForwardMagic << 32 | the sender's pid.
+// The preload (sud.cc, IsForwardedTwice) drops it when the program's handler
+// already had that signal from that sender; a copy still pending in the
+// program absorbs it (standard signals do not queue twice); a program that
+// dies of the first copy never sees it.
+constexpr uint64_t kForwardMagic = 0x766d73;  // "vms"
+
+void ForwardSignal(int sig, siginfo_t* si, void*) {
+  const int saved_errno = errno;
   const pid_t child = static_cast<pid_t>(g_child_pid);
-  if (child > 0) kill(child, sig);
+  const bool from_terminal = si != nullptr && si->si_code == SI_KERNEL;
+  if (child > 0 && !from_terminal) {
+    siginfo_t info = {};
+    info.si_signo = sig;
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    const uint64_t sender = si != nullptr ? static_cast<uint32_t>(si->si_pid) : 0;
+    info.si_value.sival_ptr = reinterpret_cast<void*>((kForwardMagic << 32) | sender);
+    if (syscall(SYS_rt_sigqueueinfo, child, sig, &info) != 0) kill(child, sig);
+  }
+  errno = saved_errno;
 }
 
 // The dispositions and mask the launcher started with, restored in the child
 // before exec and in the launcher once the program has ended.
 struct SavedSignals {
-  struct sigaction interrupt, quit, term, hangup;
+  struct sigaction interrupt, quit, term, hangup, pipe;
   sigset_t mask;
 };
 
@@ -109,6 +145,8 @@ void InstallSignals(SavedSignals* saved) {
   sigemptyset(&ignore.sa_mask);
   sigaction(SIGINT, &ignore, &saved->interrupt);
   sigaction(SIGQUIT, &ignore, &saved->quit);
+  // Our summary on a closed pipe must not kill us: the status is the program's.
+  sigaction(SIGPIPE, &ignore, &saved->pipe);
 
   sigset_t block;
   sigemptyset(&block);
@@ -116,8 +154,10 @@ void InstallSignals(SavedSignals* saved) {
   sigprocmask(SIG_BLOCK, &block, &saved->mask);
 
   struct sigaction forward = {};
-  forward.sa_handler = ForwardSignal;
+  forward.sa_sigaction = ForwardSignal;
+  forward.sa_flags = SA_SIGINFO;
   sigemptyset(&forward.sa_mask);
+  for (int sig : kForwarded) sigaddset(&forward.sa_mask, sig);
   sigaction(SIGTERM, &forward, &saved->term);
   sigaction(SIGHUP, &forward, &saved->hangup);
 }
@@ -127,6 +167,7 @@ void RestoreSignals(const SavedSignals& saved) {
   sigaction(SIGQUIT, &saved.quit, nullptr);
   sigaction(SIGTERM, &saved.term, nullptr);
   sigaction(SIGHUP, &saved.hangup, nullptr);
+  sigaction(SIGPIPE, &saved.pipe, nullptr);
   sigprocmask(SIG_SETMASK, &saved.mask, nullptr);
 }
 
@@ -285,7 +326,7 @@ absl::StatusOr<ReportDir> PrepareReportDir(const std::string& requested) {
         absl::StrCat("report directory ", dir.path, " is not a directory"));
   }
   const std::string probe = absl::StrCat(dir.path, "/.vmashadow-probe-", getpid());
-  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot write to report directory ", dir.path, ": ", strerror(errno)));
@@ -294,6 +335,18 @@ absl::StatusOr<ReportDir> PrepareReportDir(const std::string& requested) {
   unlink(probe.c_str());
   dir.before = StampReports(dir.path);
   return dir;
+}
+
+// A random name for this run (16 hex digits): the preload puts it in every
+// report it writes and in report file names when the plain name is taken, so
+// that two runs sharing a report directory each count their own processes.
+std::string NewRunId() {
+  uint64_t v = 0;
+  if (getrandom(&v, sizeof(v), 0) != static_cast<ssize_t>(sizeof(v))) {
+    v = static_cast<uint64_t>(getpid()) * 0x9e3779b97f4a7c15u ^
+        static_cast<uint64_t>(time(nullptr)) ^ reinterpret_cast<uintptr_t>(&v);
+  }
+  return absl::StrFormat("%016x", v);
 }
 
 absl::Status SetEnv(const char* name, const std::string& value) {
@@ -306,7 +359,7 @@ absl::Status SetEnv(const char* name, const std::string& value) {
 // The environment of the contract, in the launcher itself (the child inherits
 // it; VMASHADOW_ROOT_PID is set in the child).
 absl::Status SetPreloadEnv(const RunOptions& opt, const std::string& lib,
-                           const std::string& report_dir) {
+                           const std::string& report_dir, const std::string& run_id) {
   const char* old = getenv("LD_PRELOAD");
   absl::Status s =
       SetEnv("LD_PRELOAD", old != nullptr && *old != '\0' ? absl::StrCat(lib, ":", old) : lib);
@@ -317,6 +370,7 @@ absl::Status SetPreloadEnv(const RunOptions& opt, const std::string& lib,
     unsetenv("VMASHADOW_STRICT");
   }
   s.Update(SetEnv("VMASHADOW_REPORT_DIR", report_dir));
+  s.Update(SetEnv("VMASHADOW_RUN_ID", run_id));
   s.Update(SetEnv("VMASHADOW_FOLLOW_CHILDREN", opt.follow_children ? "yes" : "no"));
   s.Update(SetEnv("VMASHADOW_QUIET", "1"));
   if (!opt.backend.empty()) s.Update(SetEnv("VMASHADOW_BACKEND", opt.backend));
@@ -394,8 +448,51 @@ int WaitForChild(pid_t pid) {
 }
 
 // The summary input from the reports written during this run.
+// The run id a report file names in its first bytes ({"pid":N,"run_id":"X"),
+// for a file that does not parse (a report being rewritten by another run's
+// process as we read it); nullopt when it does not start that way.
+std::optional<std::string> RunIdOfText(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  char buf[128];
+  const ssize_t n = read(fd, buf, sizeof(buf));
+  close(fd);
+  if (n <= 0) return std::nullopt;
+  absl::string_view text(buf, static_cast<size_t>(n));
+  if (!absl::ConsumePrefix(&text, "{\"pid\":")) return std::nullopt;
+  while (!text.empty() && text[0] >= '0' && text[0] <= '9') text.remove_prefix(1);
+  if (!absl::ConsumePrefix(&text, ",\"run_id\":\"")) return std::nullopt;
+  const size_t q = text.find('"');
+  if (q == absl::string_view::npos) return std::nullopt;
+  return std::string(text.substr(0, q));
+}
+
+struct LostReport {
+  uint64_t pid = 0;
+  std::string run_id;
+  int error = 0;
+};
+
+// "<pid>-<runid>.lost<errno>.json", else nullopt.
+std::optional<LostReport> ParseLostReportName(absl::string_view name) {
+  LostReport lost;
+  const size_t dash = name.find('-');
+  const size_t dot = name.find('.');
+  if (dash == absl::string_view::npos || dot == absl::string_view::npos || dot < dash ||
+      !absl::SimpleAtoi(name.substr(0, dash), &lost.pid)) {
+    return std::nullopt;
+  }
+  lost.run_id = std::string(name.substr(dash + 1, dot - dash - 1));
+  absl::string_view rest = name.substr(dot + 1);
+  if (!absl::ConsumePrefix(&rest, "lost") || !absl::ConsumeSuffix(&rest, ".json") ||
+      !absl::SimpleAtoi(rest, &lost.error) || lost.error <= 0) {
+    return std::nullopt;
+  }
+  return lost;
+}
+
 RunSummaryInput CollectReports(const ReportDir& dir, pid_t root_pid, int status,
-                               const CheckedProgram& program) {
+                               const CheckedProgram& program, const std::string& run_id) {
   RunSummaryInput in;
   in.root_pid = static_cast<uint64_t>(root_pid);
   in.program_end = status >= 0 ? DescribeStatus(status) : "";
@@ -416,9 +513,42 @@ RunSummaryInput CollectReports(const ReportDir& dir, pid_t root_pid, int status,
         continue;  // left from an earlier run
       }
     }
-    in.reports.push_back({f, ReadReportFile(f)});
+    // DIR/<pid>-<runid>.lost<errno>.json: a process that could not create
+    // its report said so with an empty file (preload/shadow.cc, StartReport).
+    if (const std::optional<LostReport> lost = ParseLostReportName(fs::path(f).filename().string());
+        lost.has_value()) {
+      if (lost->run_id != run_id) continue;
+      const char* name = strerrorname_np(lost->error);
+      in.reports.push_back(
+          {f, absl::DataLossError(absl::StrCat(
+                  "pid ", lost->pid, ": its report could not be created: ",
+                  name != nullptr ? name : "error", " (", strerror(lost->error), ")"))});
+      continue;
+    }
+    absl::StatusOr<ProcessReport> report = ReadReportFile(f);
+    // Another run's report (a directory shared by concurrent runs).
+    if (report.ok() && report->run_id != run_id) continue;
+    if (!report.ok()) {
+      const std::optional<std::string> other = RunIdOfText(f);
+      if (other.has_value() && *other != run_id) continue;
+    }
+    in.reports.push_back({f, std::move(report)});
   }
   return in;
+}
+
+// What --error-exitcode counts: divergences, reports that are malformed,
+// incomplete or missing their final text, traces that stopped early.
+bool RunHadProblems(const RunSummaryInput& in) {
+  for (const LoadedReport& lr : in.reports) {
+    if (!lr.report.ok()) return true;
+    const ProcessReport& r = *lr.report;
+    if (!r.IsComplete() || r.divergences != 0 || !r.report_error.empty() ||
+        !r.trace_stopped.empty()) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void RemoveDir(const ReportDir& dir) {
@@ -430,49 +560,199 @@ void RemoveDir(const ReportDir& dir) {
   }
 }
 
-// --trace=FILE: an absolute path (the program may change directory) in a
-// writable directory, with the files of an earlier run removed: FILE,
-// FILE.exec<k>, FILE.<pid> and FILE.<pid>.exec<k> (the preload creates each
-// with O_EXCL and takes the next .exec<k> when one exists).
-absl::StatusOr<std::string> PrepareTrace(const std::string& file) {
-  const std::string path = AbsoluteNormal(file);
-  const fs::path p(path);
-  const std::string dir = p.parent_path().string();
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot write the trace ", path, ": ", dir, " is not a directory"));
-  }
-  if (access(dir.c_str(), W_OK) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot write the trace ", path, ": ", strerror(errno)));
-  }
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot write the trace ", path, ": it is a directory"));
-  }
-  const std::string base = p.filename().string();
+// --trace=FILE. The preload creates FILE, FILE.exec<k>, FILE.<pid> and
+// FILE.<pid>.exec<k> exclusively (O_EXCL|O_NOFOLLOW, 0600). At the end of a
+// run the launcher lists the ones this run created in a manifest beside them,
+// DIR/.FILE.vmashadow-manifest ("<dev> <inode> <name>" lines); the next run
+// with the same FILE removes exactly those (still the same file, still
+// starting with the trace magic), never anything else that looks like them.
+
+constexpr absl::string_view kManifestMagic = "vmashadow trace manifest 1";
+constexpr absl::string_view kTraceMagic = "VMASHTRC";
+
+// Where FILE's manifest lives.
+std::string ManifestPath(const std::string& trace) {
+  const fs::path p(trace);
+  return (p.parent_path() / absl::StrCat(".", p.filename().string(), ".vmashadow-manifest"))
+      .string();
+}
+
+// FILE, FILE.exec<k>, FILE.<pid>, FILE.<pid>.exec<k>: a name the preload may
+// give one of this run's traces.
+bool IsTraceName(absl::string_view name, absl::string_view base) {
   auto digits = [](absl::string_view s) {
     return !s.empty() &&
            std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
   };
+  absl::string_view rest = name;
+  if (!absl::ConsumePrefix(&rest, base)) return false;
+  if (rest.empty()) return true;
+  if (!absl::ConsumePrefix(&rest, ".")) return false;
+  absl::string_view pid = rest.substr(0, rest.find('.'));
+  absl::string_view exec = rest.substr(pid.size());
+  if (absl::ConsumePrefix(&pid, "exec")) return digits(pid) && exec.empty();
+  return digits(pid) && (exec.empty() || (absl::ConsumePrefix(&exec, ".exec") && digits(exec)));
+}
+
+// A regular file of ours (our uid, not a link) starting with the trace magic.
+bool IsOurTraceFile(const std::string& path, struct stat* st_out) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st;
+  char magic[8];
+  const bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                  read(fd, magic, sizeof(magic)) == static_cast<ssize_t>(sizeof(magic)) &&
+                  absl::string_view(magic, sizeof(magic)) == kTraceMagic;
+  close(fd);
+  if (ok && st_out != nullptr) *st_out = st;
+  return ok;
+}
+
+// Removes what an earlier run's manifest names (and the manifest).
+void RemoveEarlierTraces(const std::string& trace) {
+  const std::string manifest = ManifestPath(trace);
+  const int fd = open(manifest.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return;
+  struct stat st;
+  std::string text;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+      st.st_size < (1 << 20)) {
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  std::vector<absl::string_view> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  if (lines.empty() || lines[0] != kManifestMagic) return;  // not ours: left alone
+  const std::string dir = fs::path(trace).parent_path().string();
+  const std::string base = fs::path(trace).filename().string();
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<absl::string_view> f = absl::StrSplit(lines[i], absl::MaxSplits(' ', 2));
+    uint64_t dev = 0, ino = 0;
+    if (f.size() != 3 || !absl::SimpleAtoi(f[0], &dev) || !absl::SimpleAtoi(f[1], &ino) ||
+        absl::StrContains(f[2], '/') || !IsTraceName(f[2], base)) {
+      continue;
+    }
+    const std::string path = absl::StrCat(dir, "/", f[2]);
+    struct stat ts;
+    if (IsOurTraceFile(path, &ts) && ts.st_dev == dev && ts.st_ino == ino) unlink(path.c_str());
+  }
+  unlink(manifest.c_str());
+}
+
+// The trace files of this run: names the preload may use that did not exist
+// before the run, regular files of ours with the trace magic.
+std::vector<std::pair<std::string, struct stat>> ListNewTraces(
+    const std::string& trace, const std::map<std::string, ino_t>& before) {
+  std::vector<std::pair<std::string, struct stat>> out;
+  const std::string dir = fs::path(trace).parent_path().string();
+  const std::string base = fs::path(trace).filename().string();
   std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    absl::string_view rest = name;
-    if (!absl::ConsumePrefix(&rest, base)) continue;
-    bool ours = rest.empty();
-    if (!ours && absl::ConsumePrefix(&rest, ".")) {
-      absl::string_view pid = rest.substr(0, rest.find('.'));
-      absl::string_view exec = rest.substr(pid.size());
-      if (absl::ConsumePrefix(&pid, "exec")) {
-        ours = digits(pid) && exec.empty();
-      } else {
-        ours =
-            digits(pid) && (exec.empty() || (absl::ConsumePrefix(&exec, ".exec") && digits(exec)));
-      }
-    }
-    if (ours && e.is_regular_file(ec)) fs::remove(e.path(), ec);
+    if (!IsTraceName(name, base)) continue;
+    struct stat st;
+    if (!IsOurTraceFile(e.path().string(), &st)) continue;
+    if (auto it = before.find(name); it != before.end() && it->second == st.st_ino) continue;
+    out.emplace_back(name, st);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  return out;
+}
+
+// The names that look like this run's traces before it starts.
+std::map<std::string, ino_t> TraceNamesBefore(const std::string& trace) {
+  std::map<std::string, ino_t> names;
+  const std::string base = fs::path(trace).filename().string();
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(fs::path(trace).parent_path(), ec)) {
+    const std::string name = e.path().filename().string();
+    struct stat st;
+    if (IsTraceName(name, base) && lstat(e.path().c_str(), &st) == 0) names[name] = st.st_ino;
+  }
+  return names;
+}
+
+// Writes the manifest (a temporary file created exclusively, then renamed
+// over the old name inside the directory).
+void WriteTraceManifest(const std::string& trace, const std::string& run_id,
+                        const std::vector<std::pair<std::string, struct stat>>& files) {
+  std::string text = absl::StrCat(kManifestMagic, "\nrun ", run_id, "\n");
+  for (const auto& [name, st] : files) {
+    absl::StrAppend(&text, st.st_dev, " ", st.st_ino, " ", name, "\n");
+  }
+  const std::string manifest = ManifestPath(trace);
+  const std::string tmp = absl::StrCat(manifest, ".", run_id, ".tmp");
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  bool ok = fd >= 0;
+  if (ok) {
+    ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ok = close(fd) == 0 && ok;
+  }
+  if (ok && rename(tmp.c_str(), manifest.c_str()) == 0) return;
+  if (fd >= 0) unlink(tmp.c_str());
+  PrintErr(absl::StrCat(kPrefix, "warning: cannot write ", manifest, " (", strerror(errno),
+                        "): the next run with --trace=", trace,
+                        " will not remove this run's "
+                        "traces\n"));
+}
+
+// What kind of file st is, for messages.
+const char* FileKind(const struct stat& st) {
+  switch (st.st_mode & S_IFMT) {
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symbolic link";
+    case S_IFDIR:
+      return "a directory";
+    default:
+      return "not a regular file";
+  }
+}
+
+// Checks --trace=FILE before the program starts: an absolute path (the
+// program may change directory) to a new regular file in a writable
+// directory that is not /proc, /sys or /dev; an earlier run's traces of the
+// same FILE are removed through its manifest. Anything else that holds the
+// name is refused, never replaced.
+absl::StatusOr<std::string> PrepareTrace(const std::string& file) {
+  const std::string path = AbsoluteNormal(file);
+  const fs::path p(path);
+  const std::string dir = p.parent_path().string();
+  auto refuse = [&](absl::string_view why) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot write the trace ", path, ": ", why));
+  };
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return refuse(absl::StrCat(dir, " is not a directory"));
+  }
+  std::error_code ec;
+  const std::string real_dir = fs::canonical(dir, ec).string();
+  struct statfs sfs;
+  constexpr long kProcMagic = 0x9fa0, kSysfsMagic = 0x62656572, kDevptsMagic = 0x1cd1;
+  if (statfs(dir.c_str(), &sfs) == 0 &&
+      (sfs.f_type == kProcMagic || sfs.f_type == kSysfsMagic || sfs.f_type == kDevptsMagic)) {
+    return refuse(absl::StrCat(dir, " is in /proc, /sys or /dev/pts, not a place for files"));
+  }
+  if (!ec && (real_dir == "/dev" || absl::StartsWith(real_dir, "/dev/"))) {
+    return refuse(absl::StrCat(dir, " is a device directory, not a place for files"));
+  }
+  if (access(dir.c_str(), W_OK) != 0) return refuse(strerror(errno));
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return refuse(absl::StrCat("it is ", FileKind(st), "; the trace must be a new regular file"));
+  }
+  RemoveEarlierTraces(path);
+  if (lstat(path.c_str(), &st) == 0) {
+    return refuse(
+        "the file exists and is not a trace an earlier run recorded there (no manifest names "
+        "it); remove it or choose another name");
   }
   return path;
 }
@@ -547,6 +827,11 @@ absl::StatusOr<RunOptions> ParseRunArgs(const std::vector<std::string>& args) {
   opt.follow_children = absl::GetFlag(FLAGS_follow_children).yes;
   opt.backend = absl::GetFlag(FLAGS_backend).name;
   opt.trace = absl::GetFlag(FLAGS_trace);
+  opt.error_exitcode = absl::GetFlag(FLAGS_error_exitcode);
+  if (opt.error_exitcode < 0 || opt.error_exitcode > 255) {
+    return absl::InvalidArgumentError(absl::StrCat("bad value '", opt.error_exitcode,
+                                                   "' for '--error-exitcode': expected 0 to 255"));
+  }
   return opt;
 }
 
@@ -601,7 +886,10 @@ int RunCommand(const std::vector<std::string>& args) {
     PrintErr(absl::StrCat(kPrefix, dir.status().message(), "\n"));
     return 2;
   }
-  if (absl::Status s = SetPreloadEnv(*opt, *lib, dir->path); !s.ok()) {
+  const std::string run_id = NewRunId();
+  const std::map<std::string, ino_t> traces_before =
+      opt->trace.empty() ? std::map<std::string, ino_t>{} : TraceNamesBefore(opt->trace);
+  if (absl::Status s = SetPreloadEnv(*opt, *lib, dir->path, run_id); !s.ok()) {
     PrintErr(absl::StrCat(kPrefix, s.message(), "\n"));
     RemoveDir(*dir);
     return 2;
@@ -622,6 +910,13 @@ int RunCommand(const std::vector<std::string>& args) {
   const int status = WaitForChild(started->pid);
   g_child_pid = 0;
   RestoreSignals(saved);
+  // Our summary on a pipe nobody reads (`2>&1 | head`) must not kill us:
+  // the exit status is the program's.
+  signal(SIGPIPE, SIG_IGN);
+
+  if (!opt->trace.empty()) {
+    WriteTraceManifest(opt->trace, run_id, ListNewTraces(opt->trace, traces_before));
+  }
 
   if (started->exec_errno != 0) {
     const int err = started->exec_errno;
@@ -631,13 +926,22 @@ int RunCommand(const std::vector<std::string>& args) {
     return err == ENOENT ? 127 : 126;
   }
 
-  const RunSummaryInput summary = CollectReports(*dir, started->pid, status, *program);
+  const RunSummaryInput summary = CollectReports(*dir, started->pid, status, *program, run_id);
   PrintErr(FormatRunSummary(summary));
   RemoveDir(*dir);
 
   if (status < 0) return 2;
   if (WIFSIGNALED(status)) DieOfSignal(WTERMSIG(status));
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFEXITED(status)) {
+    // --error-exitcode: anything that went wrong replaces the program's status.
+    if (opt->error_exitcode != 0 && RunHadProblems(summary)) {
+      PrintErr(absl::StrCat(kPrefix, "exit status ", opt->error_exitcode,
+                            " (--error-exitcode) instead of the program's ", WEXITSTATUS(status),
+                            "\n"));
+      return opt->error_exitcode;
+    }
+    return WEXITSTATUS(status);
+  }
   return 2;
 }
 

@@ -46,6 +46,7 @@ struct RunOptions {
   bool follow_children = true;
   std::string backend;                    // empty: not set by the launcher
   std::string trace;                      // --trace=FILE; empty: no trace
+  int error_exitcode = 0;                 // --error-exitcode=N; 0: the program's status
   std::vector<std::string> program_argv;  // PROGRAM ARGS...
 };
 

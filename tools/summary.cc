@@ -2,6 +2,8 @@
 // summary.h) from the reports of every monitored process.
 #include "tools/summary.h"
 
+#include <string.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +15,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -153,8 +156,16 @@ std::string RootLine(const RunSummaryInput& in) {
   return line + "\n";
 }
 
+// "ENOSPC (No space left on device)" for a report_error of "-28".
+std::string ErrnoText(absl::string_view minus_errno) {
+  int e = 0;
+  if (!absl::SimpleAtoi(minus_errno, &e) || e >= 0) return std::string(minus_errno);
+  const char* name = strerrorname_np(-e);
+  return absl::StrCat(name != nullptr ? name : absl::StrCat("errno ", -e), " (", strerror(-e), ")");
+}
+
 // The lines about one report that needs attention (none when all is well).
-std::vector<std::string> ProblemLines(const LoadedReport& lr) {
+std::vector<std::string> ProblemLines(const LoadedReport& lr, const RunSummaryInput& in) {
   std::vector<std::string> lines;
   if (!lr.report.ok()) {
     lines.push_back(
@@ -162,18 +173,33 @@ std::vector<std::string> ProblemLines(const LoadedReport& lr) {
     return lines;
   }
   const ProcessReport& r = *lr.report;
-  if (!r.complete) {
+  if (!r.report_error.empty()) {
+    lines.push_back(absl::StrCat(kPrefix, Who(r),
+                                 ": its report could not be written: ", ErrnoText(r.report_error),
+                                 "; only a short report saying so is left"));
+  } else if (!r.complete) {
     const bool by_signal = absl::StartsWith(r.exit_reason, "signal");
+    // The launcher knows how the root process ended: a placeholder left by
+    // a root process that exited is a report that was lost.
+    const bool root_exited = r.pid == in.root_pid && absl::StartsWith(in.program_end, "exited");
     lines.push_back(absl::StrCat(
         kPrefix, Who(r), ": report incomplete (exit_reason \"", OneLine(r.exit_reason, 40), "\"; ",
-        by_signal ? "written while dying of the signal"
-                  : "only the start-up placeholder: killed by SIGKILL, or still running",
+        by_signal     ? "written while dying of the signal"
+        : root_exited ? "only the start-up placeholder: the process exited but its final "
+                        "report was not written"
+                      : "only the start-up placeholder: its final report was not written "
+                        "(killed by SIGKILL, still running, or the write failed)",
         ")"));
   }
-  if (!r.missing_keys.empty()) {
+  if (!r.missing_keys.empty() && r.report_error.empty()) {
     lines.push_back(absl::StrCat(kPrefix, Who(r), ": report ",
                                  std::filesystem::path(lr.path).filename().string(), " lacks ",
                                  absl::StrJoin(r.missing_keys, ", "), " (counted as incomplete)"));
+  }
+  if (!r.trace_stopped.empty()) {
+    lines.push_back(absl::StrCat(kPrefix, Who(r),
+                                 ": its trace stopped early: ", OneLine(r.trace_stopped),
+                                 " (the trace holds only what came before)"));
   }
   if (r.divergences != 0) {
     std::string line =
@@ -262,7 +288,7 @@ std::string FormatRunSummary(const RunSummaryInput& in) {
   int shown = 0;
   int hidden = 0;
   for (const LoadedReport& lr : in.reports) {
-    std::vector<std::string> lines = ProblemLines(lr);
+    std::vector<std::string> lines = ProblemLines(lr, in);
     if (lines.empty()) continue;
     if (shown >= kMaxProcessLines) {
       ++hidden;

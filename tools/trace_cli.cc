@@ -2,13 +2,21 @@
 // trace_cli.h).
 #include "tools/trace_cli.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 
 #include "absl/flags/flag.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/kernel_profile.h"
 
 ABSL_FLAG(std::string, kernel_profile, "",
           "replay with this kernel profile (6.12, 6.15, 6.17, 6.18, 6.18-fc) instead of the one "
@@ -47,7 +55,29 @@ std::optional<std::string> ParseTraceCommand(absl::string_view command,
                                                           : "more than one trace file given");
     return std::nullopt;
   }
-  return parsed->positional[0];
+  const std::string& trace = parsed->positional[0];
+  if (const std::string profile = absl::GetFlag(FLAGS_kernel_profile);
+      !profile.empty() && FindKernelProfile(profile.c_str()) == nullptr) {
+    size_t n = 0;
+    const KernelProfile* all = AllKernelProfiles(&n);
+    std::vector<std::string> names;
+    for (size_t i = 0; i < n; ++i) names.push_back(all[i].name);
+    *exit_status =
+        CliUsageError(command, absl::StrCat("unknown kernel profile '", profile,
+                                            "' (known: ", absl::StrJoin(names, ", "), ")"));
+    return std::nullopt;
+  }
+  // Only a regular file: a FIFO or device would block or never end.
+  struct stat st;
+  if (stat(trace.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    std::fprintf(stderr,
+                 "vmashadow: %s: not a regular file (a trace is a file recorded by "
+                 "'vmashadow run --trace')\n",
+                 trace.c_str());
+    *exit_status = 2;
+    return std::nullopt;
+  }
+  return trace;
 }
 
 Progress::Progress(absl::string_view what)
@@ -88,6 +118,59 @@ std::string Thousands(uint64_t v) {
     out += digits[i];
   }
   return out;
+}
+
+absl::Status WriteOutputFile(const std::string& path, absl::string_view data) {
+  auto fail = [&](absl::string_view why, int /*err*/) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot write ", path, ": ", why));
+  };
+  auto write_all = [&](int fd) {
+    size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = write(fd, data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return true;
+  };
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    struct stat target;
+    if (stat(path.c_str(), &target) != 0 ||
+        !(S_ISCHR(target.st_mode) || S_ISFIFO(target.st_mode))) {
+      return fail(S_ISLNK(st.st_mode)   ? "it is a symbolic link (name the file itself)"
+                  : S_ISDIR(st.st_mode) ? "it is a directory"
+                                        : "not a regular file",
+                  EINVAL);
+    }
+    const int fd = open(path.c_str(), O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return fail(strerror(errno), errno);
+    const bool ok = write_all(fd);
+    const int err = errno;
+    close(fd);
+    return ok ? absl::OkStatus() : fail(strerror(err), err);
+  }
+  const std::filesystem::path p(path);
+  const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+  const std::string tmp = absl::StrCat(dir, "/.", p.filename().string(), ".", getpid(), ".tmp");
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(strerror(errno), errno);
+  bool ok = write_all(fd);
+  int err = errno;
+  if (close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (ok && rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    unlink(tmp.c_str());
+    return fail(strerror(err), err);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace vmashadow

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/flags/declare.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "tools/cli_flags.h"
@@ -62,6 +63,14 @@ class Progress {
 
 // 1234567 -> "1,234,567".
 std::string Thousands(uint64_t v);
+
+// Writes `data` to the -o OUT of report, plot and export without ever
+// following a link to someone else's file: a new or regular OUT is replaced
+// by a temporary file created beside it (O_CREAT|O_EXCL|O_NOFOLLOW, mode
+// 0600) and renamed over it; a character device or FIFO the user names
+// (-o /dev/stdout) is written as it is; anything else (a link to a regular
+// file, a directory) is refused. Errors name the path.
+absl::Status WriteOutputFile(const std::string& path, absl::string_view data);
 
 }  // namespace vmashadow
 

@@ -363,6 +363,7 @@ void Replayer::Apply(const TraceRecord& rec, bool verify, ReplayStep* step, Repl
       if (stats != nullptr) ++stats->fork_points;
       break;
     case TraceRecordKind::kImageEnd:
+      if (stats != nullptr) ++stats->image_ends;
       break;
   }
 }

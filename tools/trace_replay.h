@@ -89,6 +89,7 @@ struct ReplayStats {
   uint64_t range_checks = 0;
   uint64_t full_checks = 0;
   uint64_t fork_points = 0;
+  uint64_t image_ends = 0;  // 0: the recording stopped before the image ended
   uint64_t divergences_recorded = 0;
   uint64_t unexplained_recorded = 0;
   uint64_t results = 0;

@@ -1371,7 +1371,7 @@ static void* StwThreadMain(void* arg) {
       void* p = (void*)syscall(SYS_mmap, NULL, 1UL << 30, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_NORESERVE, -1, 0);
       r = p != MAP_FAILED && ((volatile char*)p)[12345] == 0;
-      if (p != MAP_FAILED) munmap(p, 1UL << 30);
+      if (p != MAP_FAILED) syscall(SYS_munmap, p, 1UL << 30);
       // Alive until resumed (the signal may come after the call).
       while (!atomic_load(&stw_resume)) sched_yield();
       break;
@@ -1448,8 +1448,19 @@ static void CmdStw(void) {
   int contexts = 0;
   for (int i = 0; i < kStwThreads; ++i) {
     contexts += stw[i].context_ok;
-    if (!stw[i].context_ok) dprintf(2, "stw %s: interrupted at rip %#llx rsp %#llx\n", kStwNames[i],
-                                    (unsigned long long)stw[i].rip, (unsigned long long)stw[i].rsp);
+    if (!stw[i].context_ok) {
+      Dl_info info;
+      memset(&info, 0, sizeof(info));
+      dladdr((void*)stw[i].rip, &info);
+      dprintf(2, "stw %s: interrupted at rip %#llx (file offset %#llx; %s+%#llx in %s) rsp %#llx, "
+              "stack %#llx-%#llx\n",
+              kStwNames[i], (unsigned long long)stw[i].rip,
+              (unsigned long long)(stw[i].rip - (uintptr_t)info.dli_fbase),
+              info.dli_sname ? info.dli_sname : "?",
+              (unsigned long long)(stw[i].rip - (uintptr_t)info.dli_saddr),
+              info.dli_fname ? info.dli_fname : "?", (unsigned long long)stw[i].rsp,
+              (unsigned long long)stw[i].stack_lo, (unsigned long long)stw[i].stack_hi);
+    }
     Out("stw %s: context is the program's %d, result %ld%s%s\n", kStwNames[i], stw[i].context_ok,
         stw[i].result, stw[i].result < 0 ? " " : "",
         stw[i].result < 0 ? strerrorname_np(stw[i].err) : "");

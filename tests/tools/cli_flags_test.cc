@@ -92,6 +92,18 @@ TEST_F(CliFlagsTest, ShortFlags) {
   EXPECT_EQ(Error({"-o"}), "option '--cli-test-out' needs a value (FILE)");
 }
 
+TEST_F(CliFlagsTest, EmptyValuesAreErrors) {
+  // "--out=" (an unset shell variable) never means "not given".
+  EXPECT_EQ(Error({"--cli-test-out="}),
+            "bad value '' for '--cli-test-out': expected FILE, not an empty value");
+  EXPECT_EQ(Error({"--cli-test-out", ""}),
+            "bad value '' for '--cli-test-out': expected FILE, not an empty value");
+  EXPECT_EQ(Error({"-o", ""}),
+            "bad value '' for '--cli-test-out': expected FILE, not an empty value");
+  // A type that refuses '' still gives its own reason.
+  EXPECT_EQ(Error({"--cli-test-count="}), "bad value '' for '--cli-test-count'");
+}
+
 TEST_F(CliFlagsTest, PositionalsAnywhere) {
   absl::StatusOr<CliArgs> parsed = Parse({"a", "--cli-test-loud", "-", "--", "-h", "--", "b"});
   ASSERT_TRUE(parsed.ok()) << parsed.status();

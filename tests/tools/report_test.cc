@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -309,6 +310,40 @@ TEST_F(ReportDirTest, ReadReportFileSetsFileAndNamesItInErrors) {
   r = ReadReportFile(dir_);  // a directory: read() fails with EISDIR
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr(dir_));
+}
+
+TEST_F(ReportDirTest, ReadReportFileReadsRegularFilesOnlyNeverThroughALink) {
+  const std::string good = Write("1234.json", kGoodReport);
+  const std::string link = dir_ + "/55.json";
+  ASSERT_EQ(symlink(good.c_str(), link.c_str()), 0);
+  absl::StatusOr<ProcessReport> r = ReadReportFile(link);
+  EXPECT_FALSE(r.ok());
+  const std::string fifo = dir_ + "/56.json";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  r = ReadReportFile(fifo);  // would block without O_NONBLOCK
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("not a regular file"));
+}
+
+TEST(ParseReportTest, RunIdReportErrorAndTraceStoppedAreOptionalAndRead) {
+  absl::StatusOr<ProcessReport> r = ParseReport(kGoodReport, "r.json");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->run_id, "");
+  EXPECT_EQ(r->report_error, "");
+  EXPECT_EQ(r->trace_stopped, "");
+  // A short report (the whole one could not be written): keys are missing.
+  r = ParseReport(R"({"pid":7,"run_id":"0123abcd","exit_reason":"exit","complete":false,)"
+                  R"("report_error":-28})",
+                  "s.json");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->run_id, "0123abcd");
+  EXPECT_EQ(r->report_error, "-28");
+  EXPECT_FALSE(r->IsComplete());
+  std::string traced = kGoodReport;
+  traced.insert(traced.rfind('}'), ", \"trace_stopped\": \"write failed (-28)\"");
+  r = ParseReport(traced, "t.json");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trace_stopped, "write failed (-28)");
 }
 
 TEST_F(ReportDirTest, ListsReportsByPidThenExecGeneration) {

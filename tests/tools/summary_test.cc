@@ -185,6 +185,39 @@ TEST(FormatRunSummaryTest, IncompleteRootReport) {
                                           HasSubstr("only the start-up placeholder")));
 }
 
+TEST(FormatRunSummaryTest, LostReportsAreSaidPlainly) {
+  RunSummaryInput in;
+  in.root_pid = 10;
+  in.program_end = "exited with status 0";
+  ProcessReport root = Report(10, {});
+  root.complete = false;
+  root.exit_reason = "running";
+  ProcessReport child = Report(11, {});
+  child.complete = false;
+  child.exit_reason = "running";
+  ProcessReport short_one = Report(12, {});
+  short_one.complete = false;
+  short_one.exit_reason = "exit";
+  short_one.report_error = "-28";
+  short_one.missing_keys = {"argv"};
+  ProcessReport traced = Report(13, {});
+  traced.trace_stopped = "the program closed the trace file's descriptor (-9)";
+  in.reports = {Loaded(root), Loaded(child), Loaded(short_one), Loaded(traced)};
+  const std::string text = FormatRunSummary(in);
+  EXPECT_THAT(text, HasSubstr("pid 10 [prog arg]: report incomplete (exit_reason \"running\"; "
+                              "only the start-up placeholder: the process exited but its final "
+                              "report was not written)"));
+  EXPECT_THAT(text, HasSubstr("pid 11 [prog arg]: report incomplete (exit_reason \"running\"; "
+                              "only the start-up placeholder: its final report was not written "
+                              "(killed by SIGKILL, still running, or the write failed))"));
+  EXPECT_THAT(text, HasSubstr("pid 12 [prog arg]: its report could not be written: ENOSPC (No "
+                              "space left on device); only a short report saying so is left"));
+  EXPECT_THAT(text, Not(HasSubstr("lacks argv")));
+  EXPECT_THAT(text, HasSubstr("pid 13 [prog arg]: its trace stopped early: the program closed the "
+                              "trace file's descriptor (-9)"));
+  EXPECT_THAT(text, Not(HasSubstr("still running\n")));
+}
+
 TEST(FormatRunSummaryTest, MalformedAndKeyLackingReportsCountAsIncomplete) {
   RunSummaryInput in;
   in.root_pid = 10;
