@@ -19,8 +19,8 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/address_space.h"
-#include "core/linux_abi.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
 #include "preload/raw_syscall.h"
 #include "preload/shadow.h"
 #include "preload/trace_writer.h"

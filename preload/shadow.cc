@@ -18,11 +18,11 @@
 #include <cstring>
 #include <new>
 
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
-#include "core/system_facts.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/arena.h"
+#include "core/procfs/maps_text.h"
+#include "core/procfs/system_facts.h"
 #include "preload/output.h"
 #include "preload/raw_syscall.h"
 #include "preload/sud.h"

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/address_space.h"
-#include "core/trace_format.h"
+#include "core/mm/address_space.h"
+#include "core/trace/trace_format.h"
 #include "tools/trace_replay.h"
 
 namespace vmashadow {

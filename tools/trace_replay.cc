@@ -19,8 +19,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
+#include "core/abi/linux_abi.h"
+#include "core/procfs/maps_text.h"
 
 namespace vmashadow {
 namespace {

@@ -29,11 +29,11 @@
 #include <cstdint>
 #include <initializer_list>
 
-#include "core/address_space.h"
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/maps_text.h"
-#include "core/vma.h"
+#include "core/abi/kernel_profile.h"
+#include "core/mm/address_space.h"
+#include "core/mm/arena.h"
+#include "core/mm/mm_types.h"
+#include "core/procfs/maps_text.h"
 
 namespace vmashadow::oracle {
 

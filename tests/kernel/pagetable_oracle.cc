@@ -36,9 +36,9 @@
 #include <cstdint>
 #include <new>
 
-#include "core/address_space.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
 #include "tests/kernel/oracle.h"
 
 namespace vmashadow::oracle {

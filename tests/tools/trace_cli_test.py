@@ -60,7 +60,7 @@ def replay_ok(trace, min_events=1):
     return events
 
 
-# --- the trace format, for planting faults (core/trace_format.h) ---
+# --- the trace format, for planting faults (core/trace/trace_format.h) ---
 
 CRC_TABLE = []
 for i in range(256):

@@ -3,15 +3,15 @@
 // page from a base: '.' unmapped, equal letters one VMA (the kernel's
 // tools/testing/vma style). The spec scenarios S1–S35 are in
 // scenario_test.cc; random comparisons in differential_test.cc.
-#include "core/address_space.h"
+#include "core/mm/address_space.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
 
 namespace vmashadow {
 namespace {

@@ -6,18 +6,18 @@
 // character per 2 MiB slot: '#' a PTE table, '.' none, 'H' a huge PMD.
 // Where a case comes from a probe on the running kernel it says so (the
 // VmPTE deltas are the kernel's).
-#include "core/page_tables.h"
+#include "core/mm/page_tables.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "core/address_space.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
-#include "core/system_facts.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
+#include "core/procfs/maps_text.h"
+#include "core/procfs/system_facts.h"
 
 namespace vmashadow {
 namespace {

@@ -1,4 +1,4 @@
-// vma_tree_test.cc — unit and differential tests of VmaTree (core/vma_tree.h).
+// vma_tree_test.cc — unit and differential tests of VmaTree (core/mm/vma_tree.h).
 //
 // The unit tests draw small layouts and check each API against hand-derived
 // answers: the find_vma family, the gap bookkeeping, Validate() catching
@@ -24,8 +24,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/vma.h"
-#include "core/vma_tree.h"
+#include "core/mm/mm_types.h"
+#include "core/mm/vma_tree.h"
 
 namespace vmashadow {
 namespace {

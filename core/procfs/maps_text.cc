@@ -11,16 +11,16 @@
 //
 // Depends on address_space.h and vma.h only; preload-safe: no allocation, no
 // syscalls, nothing from the shared libstdc++.
-#include "core/maps_text.h"
+#include "core/procfs/maps_text.h"
 
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
-#include "core/address_space.h"
-#include "core/no_syscalls.h"
-#include "core/vma.h"
+#include "core/abi/no_syscalls.h"
+#include "core/mm/address_space.h"
+#include "core/mm/mm_types.h"
 
 namespace vmashadow {
 namespace {

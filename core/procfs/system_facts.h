@@ -7,14 +7,14 @@
 // model's MmParams in one place, so the rules (the effective mmap_min_addr,
 // the legacy layout, capabilities, pkeys, mmap_base) are written once.
 // Pure: no syscalls, no allocation; preload-safe.
-#ifndef VMASHADOW_CORE_SYSTEM_FACTS_H_
-#define VMASHADOW_CORE_SYSTEM_FACTS_H_
+#ifndef VMASHADOW_CORE_PROCFS_SYSTEM_FACTS_H_
+#define VMASHADOW_CORE_PROCFS_SYSTEM_FACTS_H_
 
 #include <cstddef>
 #include <cstdint>
 
-#include "core/address_space.h"
-#include "core/maps_text.h"
+#include "core/mm/address_space.h"
+#include "core/procfs/maps_text.h"
 
 namespace vmashadow {
 
@@ -68,4 +68,4 @@ int MmParamsFromFacts(const SystemFacts& facts, MmParams* out, ProcStat* stat);
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_SYSTEM_FACTS_H_
+#endif  // VMASHADOW_CORE_PROCFS_SYSTEM_FACTS_H_

@@ -4,8 +4,8 @@
 // copy of the uapi values (include/uapi/asm-generic/mman*.h, x86 mman.h) rather
 // than the host's <sys/mman.h>. errno values come from <cerrno> (macros only).
 // Depends on nothing; preload-safe.
-#ifndef VMASHADOW_CORE_LINUX_ABI_H_
-#define VMASHADOW_CORE_LINUX_ABI_H_
+#ifndef VMASHADOW_CORE_ABI_LINUX_ABI_H_
+#define VMASHADOW_CORE_ABI_LINUX_ABI_H_
 
 #include <cerrno>
 #include <cstdint>
@@ -151,4 +151,4 @@ inline constexpr uint64_t kPageIsGuard = 1 << 8;  // a guard marker (6.15+; also
 
 }  // namespace vmashadow::abi
 
-#endif  // VMASHADOW_CORE_LINUX_ABI_H_
+#endif  // VMASHADOW_CORE_ABI_LINUX_ABI_H_

@@ -1,8 +1,8 @@
 // remap.cc — mremap: shrink, grow in place, move (MAYMOVE, FIXED,
 // DONTUNMAP) and the 6.17 multi-VMA move (mm/mremap.c, 6.12 code with the
 // 6.18 check order of KERNEL_VMA_SPEC.md §3.4 and the merge rules of §2.5).
-#include "core/address_space.h"
-#include "core/address_space_internal.h"
+#include "core/mm/address_space.h"
+#include "core/mm/internal.h"
 
 namespace vmashadow {
 

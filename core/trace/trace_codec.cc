@@ -5,11 +5,11 @@
 // varint, then moves it down once the length is known. Decoding goes through
 // a Cursor that refuses to read past the payload and remembers the first
 // failure, so each field read is one line and no check can be forgotten.
-#include "core/trace_codec.h"
+#include "core/trace/trace_codec.h"
 
 #include <cstring>
 
-#include "core/no_syscalls.h"
+#include "core/abi/no_syscalls.h"
 
 namespace vmashadow {
 namespace {

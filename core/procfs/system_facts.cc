@@ -1,9 +1,9 @@
 // system_facts.cc — MmParams from the running system's facts (see header).
-#include "core/system_facts.h"
+#include "core/procfs/system_facts.h"
 
 #include <cstring>
 
-#include "core/no_syscalls.h"
+#include "core/abi/no_syscalls.h"
 
 namespace vmashadow {
 namespace {

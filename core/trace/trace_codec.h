@@ -10,13 +10,13 @@
 // offset (TraceError), never a crash.
 //
 // Depends on trace_format.h; preload-safe.
-#ifndef VMASHADOW_CORE_TRACE_CODEC_H_
-#define VMASHADOW_CORE_TRACE_CODEC_H_
+#ifndef VMASHADOW_CORE_TRACE_TRACE_CODEC_H_
+#define VMASHADOW_CORE_TRACE_TRACE_CODEC_H_
 
 #include <cstddef>
 #include <cstdint>
 
-#include "core/trace_format.h"
+#include "core/trace/trace_format.h"
 
 namespace vmashadow {
 
@@ -106,4 +106,4 @@ class TraceReader {
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_TRACE_CODEC_H_
+#endif  // VMASHADOW_CORE_TRACE_TRACE_CODEC_H_

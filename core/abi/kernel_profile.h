@@ -3,8 +3,8 @@
 // The model follows one profile at a time (spec §10). The preload probes the
 // running kernel at start-up and picks the matching profile; replay selects one
 // by name. Depends on nothing; preload-safe.
-#ifndef VMASHADOW_CORE_KERNEL_PROFILE_H_
-#define VMASHADOW_CORE_KERNEL_PROFILE_H_
+#ifndef VMASHADOW_CORE_ABI_KERNEL_PROFILE_H_
+#define VMASHADOW_CORE_ABI_KERNEL_PROFILE_H_
 
 #include <cstddef>
 
@@ -59,4 +59,4 @@ const KernelProfile& ProfileForKernel(const char* release, bool sticky_guard, bo
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_KERNEL_PROFILE_H_
+#endif  // VMASHADOW_CORE_ABI_KERNEL_PROFILE_H_

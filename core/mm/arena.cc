@@ -1,5 +1,5 @@
 // arena.cc — bump allocator with size-class free lists (see arena.h).
-#include "core/arena.h"
+#include "core/mm/arena.h"
 
 namespace vmashadow {
 

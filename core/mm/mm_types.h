@@ -1,4 +1,6 @@
-// vma.h — one virtual memory area, as the kernel's vm_area_struct describes it.
+// mm_types.h — the model's plain data: one virtual memory area as the kernel's
+// vm_area_struct describes it, the process-wide inputs (MmParams), the
+// counters, what a caller knows of a file (FileDesc) and a call's Outcome.
 //
 // A Vma carries everything the kernel consults when it decides to merge, split,
 // place or refuse: the range, pgoff, the full vm_flags word, the identity of the
@@ -7,8 +9,8 @@
 // free gap of its subtree) and of the address-ordered prev/next list.
 //
 // Depends on nothing but <cstdint>. Preload-safe: no allocation, no syscalls.
-#ifndef VMASHADOW_CORE_VMA_H_
-#define VMASHADOW_CORE_VMA_H_
+#ifndef VMASHADOW_CORE_MM_MM_TYPES_H_
+#define VMASHADOW_CORE_MM_MM_TYPES_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -158,6 +160,121 @@ struct Vma {
 // One Vma fits the arena's 128-byte size class.
 static_assert(sizeof(Vma) <= 128);
 
+inline constexpr uint64_t kUnlimited = ~uint64_t{0};
+
+// When an anonymous fault may map a PMD-sized THP: the effective setting of
+// /sys/kernel/mm/transparent_hugepage/enabled combined with
+// hugepages-2048kB/enabled ("inherit" takes the global one).
+enum class ThpMode : uint8_t {
+  kNever = 0,
+  kMadvise,  // only VMAs with VM_HUGEPAGE (MADV_HUGEPAGE)
+  kAlways,   // every VMA without VM_NOHUGEPAGE
+};
+
+// Process-wide inputs the kernel consults. The caller reads them at start-up
+// (sysctls, rlimits, capabilities, the initial maps); nothing here is guessed.
+struct MmParams {
+  uint64_t task_size = 0x7ffffffff000;  // TASK_SIZE (4-level paging)
+  uint64_t mmap_min_addr = 65536;       // effective: max(sysctl, LSM's)
+  uint64_t dac_mmap_min_addr = 4096;    // the sysctl (EPERM below it w/o CAP_SYS_RAWIO)
+  uint64_t max_map_count = 65530;       // vm.max_map_count
+  uint64_t stack_guard_gap = 256 * kPageSize;
+  uint64_t mmap_base = 0;                      // inferred from the initial maps (spec §4.2)
+  uint64_t mmap_legacy_base = 0x2aaaaaaab000;  // bottom-up fallback start (without rnd)
+  bool topdown = true;                         // mmap layout
+  bool cap_sys_rawio = true;
+  bool cap_ipc_lock = true;
+  uint64_t rlimit_memlock = kUnlimited;  // bytes
+  uint64_t rlimit_data = kUnlimited;     // bytes
+  uint64_t rlimit_as = kUnlimited;       // bytes
+  uint64_t rlimit_stack = 8 << 20;       // bytes (stack growth limit)
+  int max_pkey = 0;         // pkeys [0, max_pkey) count as allocated: 0 without PKU, 1 with
+  uint64_t start_data = 0;  // for the brk RLIMIT_DATA rule
+  uint64_t end_data = 0;
+  int overcommit_memory = 0;
+  // Page tables (spec §7).
+  int paging_levels = 4;            // 5 with LA57 (then task_size is 0xfffffffffff000)
+  bool nx = true;                   // the CPU has NX (__supported_pte_mask)
+  ThpMode thp = ThpMode::kMadvise;  // anonymous PMD-sized THP faults
+  bool thp_use_zero_page = true;    // transparent_hugepage/use_zero_page
+  bool thp_disabled = false;        // prctl(PR_SET_THP_DISABLE): MMF_DISABLE_THP
+};
+
+// The mm counters the kernel keeps incrementally (vm_stat_account() and
+// friends), in pages, plus mm_pgtables_bytes().
+struct MmCounters {
+  uint64_t total_vm = 0;   // every VMA
+  uint64_t locked_vm = 0;  // VM_LOCKED VMAs
+  uint64_t data_vm = 0;    // private writable, not stack (is_data_mapping)
+  uint64_t exec_vm = 0;    // executable, not writable, not stack (is_exec_mapping)
+  uint64_t stack_vm = 0;   // VM_GROWSDOWN or shadow stack (is_stack_mapping)
+  uint64_t pgtables_bytes = 0;
+};
+
+// What /proc/<pid>/status shows for them (task_mem(), fs/proc/task_mmu.c),
+// in kB: the numbers on the VmSize, VmLck, VmData, VmStk, VmExe, VmLib and
+// VmPTE lines.
+struct StatusCounters {
+  uint64_t vm_size_kb = 0;
+  uint64_t vm_lck_kb = 0;
+  uint64_t vm_data_kb = 0;
+  uint64_t vm_stk_kb = 0;
+  uint64_t vm_exe_kb = 0;
+  uint64_t vm_lib_kb = 0;
+  uint64_t vm_pte_kb = 0;
+};
+
+// What the caller knows of the file behind an fd passed to mmap.
+struct FileDesc {
+  uint64_t id = 0;  // open-file-description identity (equal ids may merge)
+  uint64_t inode = 0;
+  uint32_t dev_major = 0;
+  uint32_t dev_minor = 0;
+  FileKind kind = FileKind::kRegular;
+  bool deleted = false;
+  bool has_close = false;
+  bool readable = true;
+  bool writable = false;
+  bool append = false;
+  bool noexec_mount = false;
+  uint64_t size = 0;      // the file's size when known (0: unknown): faults past EOF
+  const char* path = "";  // NUL-terminated (copied into the arena)
+};
+
+// The prediction for one call.
+struct Outcome {
+  int64_t ret = 0;                   // address / 0 / new brk, or -errno
+  uint64_t changed_start = 0;        // the range whose VMAs may have changed
+  uint64_t changed_end = 0;          // (empty when nothing changed)
+  bool placement_predicted = false;  // ret is a predicted (non-fixed) placement
+  bool ok() const { return ret >= 0; }
+  int error() const { return ret < 0 ? static_cast<int>(-ret) : 0; }
+};
+
+// Arguments of mmap. kernel_addr is only used where the kernel's choice is
+// random (MAP_32BIT): pass the address the kernel returned, or 0.
+struct MapArgs {
+  uint64_t addr = 0;
+  uint64_t len = 0;
+  int prot = 0;
+  int flags = 0;
+  const FileDesc* file = nullptr;  // nullptr: bad fd (EBADF) unless MAP_ANONYMOUS
+  uint64_t offset = 0;
+  uint64_t kernel_addr = 0;
+};
+
+// One VMA to seed the model with (from /proc/self/maps + smaps VmFlags).
+struct VmaSeed {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t pgoff = 0;
+  uint64_t flags = 0;
+  const FileDesc* file = nullptr;  // nullptr: anonymous or special
+  AnonState anon;
+  SpecialKind special = SpecialKind::kNone;
+  const char* special_name = nullptr;  // for SpecialKind::kOtherSpecial
+};
+
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_VMA_H_
+#endif  // VMASHADOW_CORE_MM_MM_TYPES_H_

@@ -11,13 +11,13 @@
 //
 // Every query is O(log n). The tree never allocates: the caller owns the Vma
 // nodes. Depends on Boost.Intrusive (header-only) and vma.h; preload-safe.
-#ifndef VMASHADOW_CORE_VMA_TREE_H_
-#define VMASHADOW_CORE_VMA_TREE_H_
+#ifndef VMASHADOW_CORE_MM_VMA_TREE_H_
+#define VMASHADOW_CORE_MM_VMA_TREE_H_
 
 #include <cstddef>
 #include <cstdint>
 
-#include "core/vma.h"
+#include "core/mm/mm_types.h"
 
 namespace vmashadow {
 
@@ -104,4 +104,4 @@ class VmaTree {
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_VMA_TREE_H_
+#endif  // VMASHADOW_CORE_MM_VMA_TREE_H_

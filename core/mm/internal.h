@@ -1,14 +1,14 @@
 // address_space_internal.h — the shared machinery behind AddressSpace's
 // syscalls: VMA and file lifetime, split, the two merge primitives of 6.12+
 // (mm/vma.c: vma_merge_new_range, vma_merge_existing_range), vma_modify, the
-// munmap gather, faults and populate. Only core/*.cc include this.
-#ifndef VMASHADOW_CORE_ADDRESS_SPACE_INTERNAL_H_
-#define VMASHADOW_CORE_ADDRESS_SPACE_INTERNAL_H_
+// munmap gather, faults and populate. Only core/mm/*.cc include this.
+#ifndef VMASHADOW_CORE_MM_INTERNAL_H_
+#define VMASHADOW_CORE_MM_INTERNAL_H_
 
 #include <cstdint>
 
-#include "core/address_space.h"
-#include "core/no_syscalls.h"
+#include "core/abi/no_syscalls.h"
+#include "core/mm/address_space.h"
 
 namespace vmashadow {
 
@@ -159,4 +159,4 @@ struct AddressSpace::Impl {
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_ADDRESS_SPACE_INTERNAL_H_
+#endif  // VMASHADOW_CORE_MM_INTERNAL_H_

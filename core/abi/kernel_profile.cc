@@ -1,5 +1,5 @@
 // kernel_profile.cc — the named profiles (see kernel_profile.h and spec §10).
-#include "core/kernel_profile.h"
+#include "core/abi/kernel_profile.h"
 
 #include <cstring>
 

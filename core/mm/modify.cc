@@ -2,8 +2,8 @@
 // and merge through vma_modify(): mprotect/pkey_mprotect, madvise, the mlock
 // family and mseal (mm/mprotect.c, mm/madvise.c, mm/mlock.c, mm/mseal.c,
 // 6.12, with 6.18's behaviour from KERNEL_VMA_SPEC.md §2.4–§3.7).
-#include "core/address_space.h"
-#include "core/address_space_internal.h"
+#include "core/mm/address_space.h"
+#include "core/mm/internal.h"
 
 namespace vmashadow {
 

@@ -10,15 +10,15 @@
 //
 // Depends on address_space.h; preload-safe (no abseil: tools wrap these in
 // absl::StatusOr where they want messages).
-#ifndef VMASHADOW_CORE_MAPS_TEXT_H_
-#define VMASHADOW_CORE_MAPS_TEXT_H_
+#ifndef VMASHADOW_CORE_PROCFS_MAPS_TEXT_H_
+#define VMASHADOW_CORE_PROCFS_MAPS_TEXT_H_
 
 #include <cstddef>
 #include <cstdint>
 
-#include "core/address_space.h"
-#include "core/linux_abi.h"
-#include "core/vma.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
+#include "core/mm/mm_types.h"
 
 namespace vmashadow {
 
@@ -134,4 +134,4 @@ uint64_t InferMmapBase(const char* maps, size_t len, uint64_t start_stack);
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_MAPS_TEXT_H_
+#endif  // VMASHADOW_CORE_PROCFS_MAPS_TEXT_H_

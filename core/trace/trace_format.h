@@ -105,14 +105,14 @@
 // FORK_POINT named in the child's HEADER, then makes the model the child's
 // (AddressSpace::ForkChild).
 //
-// Depends on address_space.h; preload-safe (plain data and constants).
-#ifndef VMASHADOW_CORE_TRACE_FORMAT_H_
-#define VMASHADOW_CORE_TRACE_FORMAT_H_
+// Depends on mm/mm_types.h only; preload-safe (plain data and constants).
+#ifndef VMASHADOW_CORE_TRACE_TRACE_FORMAT_H_
+#define VMASHADOW_CORE_TRACE_TRACE_FORMAT_H_
 
 #include <cstddef>
 #include <cstdint>
 
-#include "core/address_space.h"
+#include "core/mm/mm_types.h"
 
 namespace vmashadow {
 
@@ -337,4 +337,4 @@ struct TraceRecord {
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_TRACE_FORMAT_H_
+#endif  // VMASHADOW_CORE_TRACE_TRACE_FORMAT_H_

@@ -2,8 +2,8 @@
 // allocators behind it (mm/mmap.c __get_unmapped_area, mm/huge_memory.c
 // __thp_get_unmapped_area, arch/x86/kernel/sys_x86_64.c; 6.12, and 6.18's
 // "!file" condition for the anonymous THP aligner). KERNEL_VMA_SPEC.md §4.
-#include "core/address_space.h"
-#include "core/address_space_internal.h"
+#include "core/mm/address_space.h"
+#include "core/mm/internal.h"
 
 namespace vmashadow {
 

@@ -5,8 +5,8 @@
 // power-of-two size class (16 B .. 64 KiB), so freed VMAs and files are reused
 // and the arena never grows. Not thread-safe: the AddressSpace lock covers it.
 // Depends on nothing; preload-safe.
-#ifndef VMASHADOW_CORE_ARENA_H_
-#define VMASHADOW_CORE_ARENA_H_
+#ifndef VMASHADOW_CORE_MM_ARENA_H_
+#define VMASHADOW_CORE_MM_ARENA_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -49,4 +49,4 @@ class Arena {
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_ARENA_H_
+#endif  // VMASHADOW_CORE_MM_ARENA_H_

@@ -7,8 +7,8 @@
 // shows (KERNEL_VMA_SPEC.md). Where they differ, KernelProfile decides.
 #include <new>
 
-#include "core/address_space.h"
-#include "core/address_space_internal.h"
+#include "core/mm/address_space.h"
+#include "core/mm/internal.h"
 
 namespace vmashadow {
 

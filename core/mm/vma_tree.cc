@@ -22,11 +22,11 @@
 //
 // Depends on Boost.Intrusive (header-only) and vma.h. Preload-safe: no
 // allocation, no syscalls, no exceptions.
-#include "core/vma_tree.h"
+#include "core/mm/vma_tree.h"
 
 #include <boost/intrusive/rbtree_algorithms.hpp>
 
-#include "core/no_syscalls.h"
+#include "core/abi/no_syscalls.h"
 
 namespace vmashadow {
 namespace {

@@ -28,14 +28,14 @@
 // array of entries, a PTE table a 128-byte pair of bitmaps). When the arena is
 // exhausted the operation is dropped and broken() turns true: the counts are
 // then only a lower bound. No syscalls, no exceptions; preload-safe.
-#ifndef VMASHADOW_CORE_PAGE_TABLES_H_
-#define VMASHADOW_CORE_PAGE_TABLES_H_
+#ifndef VMASHADOW_CORE_MM_PAGE_TABLES_H_
+#define VMASHADOW_CORE_MM_PAGE_TABLES_H_
 
 #include <cstddef>
 #include <cstdint>
 
-#include "core/arena.h"
-#include "core/vma.h"
+#include "core/mm/arena.h"
+#include "core/mm/mm_types.h"
 
 namespace vmashadow {
 
@@ -293,4 +293,4 @@ class PageTables {
 
 }  // namespace vmashadow
 
-#endif  // VMASHADOW_CORE_PAGE_TABLES_H_
+#endif  // VMASHADOW_CORE_MM_PAGE_TABLES_H_

@@ -3,11 +3,11 @@
 // Each function that mirrors kernel code names it; "6.12" is the Debian
 // linux-source-6.12 tree, checked on the running 6.18 kernel (spec §7 and the
 // page-table oracle test).
-#include "core/page_tables.h"
+#include "core/mm/page_tables.h"
 
 #include <new>
 
-#include "core/no_syscalls.h"
+#include "core/abi/no_syscalls.h"
 
 namespace vmashadow {
 
