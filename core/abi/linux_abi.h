@@ -94,6 +94,38 @@ inline constexpr int kMclCurrent = 1;
 inline constexpr int kMclFuture = 2;
 inline constexpr int kMclOnfault = 4;
 
+// A raw syscall's return value in [-kMaxErrno, -1] is -errno
+// (include/linux/err.h: MAX_ERRNO).
+inline constexpr int64_t kMaxErrno = 4095;
+inline constexpr bool IsErrorReturn(int64_t r) { return r < 0 && r >= -kMaxErrno; }
+
+// What the preload asks of an fd passed to mmap: fcntl(F_GETFL)'s access
+// mode and O_PATH (include/uapi/asm-generic/fcntl.h), statfs's f_flags
+// ST_NOEXEC and f_type magics (include/uapi/linux/magic.h), and
+// FS_IOC_GETFLAGS's FS_APPEND_FL (include/uapi/linux/fs.h).
+inline constexpr int kFGetfl = 3;
+inline constexpr int kOAccmode = 03;
+inline constexpr int kORdonly = 00;
+inline constexpr int kOWronly = 01;
+inline constexpr int kORdwr = 02;
+inline constexpr int kOPath = 010000000;
+inline constexpr uint64_t kStNoexec = 8;
+inline constexpr int64_t kExt4SuperMagic = 0xEF53;
+inline constexpr int64_t kXfsSuperMagic = 0x58465342;
+inline constexpr int64_t kBtrfsSuperMagic = 0x9123683E;
+inline constexpr int64_t kTmpfsMagic = 0x01021994;
+inline constexpr int64_t kHugetlbfsMagic = 0x958458f6;
+inline constexpr unsigned long kFsIocGetflags = 0x80086601UL;  // _IOR('f', 1, long)
+inline constexpr int kFsAppendFl = 0x20;
+
+// The device number of struct stat's st_dev (glibc's gnu_dev_major/minor).
+inline constexpr uint32_t DevMajor(uint64_t dev) {
+  return static_cast<uint32_t>(((dev >> 8) & 0xfff) | ((dev >> 32) & ~uint64_t{0xfff}));
+}
+inline constexpr uint32_t DevMinor(uint64_t dev) {
+  return static_cast<uint32_t>((dev & 0xff) | ((dev >> 12) & ~uint64_t{0xff}));
+}
+
 // struct procmap_query (include/uapi/linux/fs.h, 6.11+; spec §8) and the
 // PROCMAP_QUERY ioctl on a /proc/<pid>/maps fd: _IOWR('f', 17, 104 bytes).
 struct ProcmapQuery {

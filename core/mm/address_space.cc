@@ -265,49 +265,12 @@ int Impl::Split(AS& as, Vma* v, uint64_t addr, bool check_count, Vma** upper) {
 // ---------------------------------------------------------------------------
 // Merge rules (mm/vma.c).
 
-uint64_t Impl::IgnoredFlags(const AS& as) {
-  return uint64_t{kVmSoftdirty} | (as.profile_->guard_sticky_flag ? uint64_t{kVmMaybeGuard} : 0);
-}
+// The rules themselves (is_mergeable_vma, is_mergeable_anon_vma, the pgoff
+// tests) are mm::WhyNotMergeable() in vma.cc.
 
-bool Impl::HasClose(const Vma* v) {
-  if (v->special != SpecialKind::kNone) return true;  // special_mapping_close
-  return v->file != nullptr && v->file->has_close;
-}
+uint64_t Impl::IgnoredFlags(const AS& as) { return mm::MergeIgnoredFlags(*as.profile_); }
 
-// Mirrors is_mergeable_vma().
-bool Impl::IsMergeableVma(const AS& as, const Vma* t, const MergeProposal& r) {
-  if (t->policy_id != r.policy_id) return false;
-  if ((t->flags ^ r.flags) & ~IgnoredFlags(as)) return false;
-  if (t->file != r.file) return false;
-  if (t->uffd_id != r.uffd_id) return false;
-  if (t->special != SpecialKind::kNone) return false;
-  return true;
-}
-
-// A VMA "had uncowed parents": it has an anon_vma whose chain is not singular.
-static bool HadUncowedParents(const Vma* v) {
-  return v != nullptr && v->anon.anon_vma != 0 && v->anon.fork_child;
-}
-
-// Mirrors is_mergeable_anon_vma() for tgt (prev or next) against the proposal.
-bool Impl::IsMergeableAnon(const AS& as, const Vma* tgt, const MergeProposal& r) {
-  const uint64_t tgt_anon = tgt->anon.anon_vma;
-  const uint64_t src_anon = r.anon.anon_vma;
-  if (as.profile_->anon_vma_615_rule) {
-    // 6.15+ (879bca0a2c4f), plus the 6.18.y copied_from check.
-    if (tgt_anon == 0 && src_anon != 0) {
-      if (HadUncowedParents(r.middle)) return false;
-      if (as.profile_->copied_from_check && HadUncowedParents(r.copied_from)) return false;
-      return true;
-    }
-    if (tgt_anon != 0 && src_anon == 0) return !HadUncowedParents(tgt);
-    return src_anon == tgt_anon;
-  }
-  // 6.12: one side without anon_vma is fine only when tgt's chain is
-  // singular (it has its own anon_vma and is no fork child).
-  if ((tgt_anon == 0 || src_anon == 0) && tgt_anon != 0 && !tgt->anon.fork_child) return true;
-  return tgt_anon == src_anon;
-}
+bool Impl::HasClose(const Vma* v) { return mm::HasVmOpsClose(*v); }
 
 // Mirrors are_anon_vmas_compatible().
 bool Impl::AnonVmasCompatible(const Vma* a, const Vma* b) {
@@ -316,16 +279,19 @@ bool Impl::AnonVmasCompatible(const Vma* a, const Vma* b) {
 
 // Mirrors can_vma_merge_left() (can_vma_merge_after()).
 bool Impl::CanMergeLeft(const AS& as, const Vma* prev, const MergeProposal& r) {
-  return prev != nullptr && prev->end == r.start && IsMergeableVma(as, prev, r) &&
-         IsMergeableAnon(as, prev, r) && prev->pgoff + prev->pages() == r.pgoff;
+  return prev != nullptr && prev->end == r.start &&
+         mm::WhyNotMergeable(*as.profile_, *prev, mm::MergeSide::kPrev, r) ==
+             mm::MergeRefusal::kNone;
 }
 
 // Mirrors can_vma_merge_right() (can_vma_merge_before()).
 bool Impl::CanMergeRight(const AS& as, const Vma* prev, const Vma* next, const MergeProposal& r,
                          bool can_merge_left) {
   if (next == nullptr || next->start != r.end) return false;
-  if (!IsMergeableVma(as, next, r) || !IsMergeableAnon(as, next, r)) return false;
-  if (next->pgoff != r.pgoff + ((r.end - r.start) >> kPageShift)) return false;
+  if (mm::WhyNotMergeable(*as.profile_, *next, mm::MergeSide::kNext, r) !=
+      mm::MergeRefusal::kNone) {
+    return false;
+  }
   if (!can_merge_left) return true;
   return AnonVmasCompatible(prev, next);
 }
@@ -424,20 +390,6 @@ Vma* Impl::MergeExistingRange(AS& as, Vma* prev, Vma* middle, const MergeProposa
   next->pgoff = r.pgoff;
   as.tree_.SetBounds(next, r.start, next->end);
   return next;
-}
-
-MergeProposal Impl::ProposalFor(const Vma* v, uint64_t start, uint64_t end, uint64_t flags) {
-  MergeProposal r;
-  r.start = start;
-  r.end = end;
-  r.pgoff = v->pgoff + ((start - v->start) >> kPageShift);
-  r.flags = flags;
-  r.file = v->file;
-  r.anon = v->anon;
-  r.middle = v;
-  r.policy_id = v->policy_id;
-  r.uffd_id = v->uffd_id;
-  return r;
 }
 
 // Mirrors vma_modify() followed by vm_flags_reset() (mm/vma.c, 6.12).

@@ -205,8 +205,10 @@ class AddressSpace {
                           uint64_t pgoff, int flags) const;
 
   // Every invariant of the tree and of the address space (no overlap,
-  // alignment, counts, no two neighbours our own merge rule would merge,
-  // file refcounts). nullptr when all hold, else the first violation.
+  // alignment, counts, file refcounts, page tables). nullptr when all hold,
+  // else the first violation. Mergeable neighbours are not an invariant: the
+  // kernel leaves them apart until a call touches their boundary
+  // (mm::WhyNotMergeable() says kNone for such a pair).
   const char* Validate() const;
 
   // The machinery behind the calls (core/mm/internal.h); not API.

@@ -9,22 +9,9 @@
 
 #include "core/abi/no_syscalls.h"
 #include "core/mm/address_space.h"
+#include "core/mm/vma.h"
 
 namespace vmashadow {
-
-// The proposed range of a merge: what vma_merge_struct carries.
-struct MergeProposal {
-  uint64_t start = 0;
-  uint64_t end = 0;
-  uint64_t pgoff = 0;  // pgoff at start
-  uint64_t flags = 0;
-  File* file = nullptr;
-  AnonState anon;                    // anon_vma of the source (none for new ranges)
-  const Vma* middle = nullptr;       // the existing VMA being modified (existing-range)
-  const Vma* copied_from = nullptr;  // mremap's source VMA (6.18.y)
-  uint32_t policy_id = 0;
-  uint32_t uffd_id = 0;
-};
 
 struct AddressSpace::Impl {
   using AS = AddressSpace;
@@ -53,8 +40,6 @@ struct AddressSpace::Impl {
 
   // --- merge rules ---
   static uint64_t IgnoredFlags(const AS& as);
-  static bool IsMergeableVma(const AS& as, const Vma* t, const MergeProposal& r);
-  static bool IsMergeableAnon(const AS& as, const Vma* tgt, const MergeProposal& r);
   static bool AnonVmasCompatible(const Vma* a, const Vma* b);
   static bool CanMergeLeft(const AS& as, const Vma* prev, const MergeProposal& r);
   static bool CanMergeRight(const AS& as, const Vma* prev, const Vma* next, const MergeProposal& r,
@@ -149,7 +134,9 @@ struct AddressSpace::Impl {
     return o;
   }
   // The MergeProposal describing [start, end) of an existing VMA v.
-  static MergeProposal ProposalFor(const Vma* v, uint64_t start, uint64_t end, uint64_t flags);
+  static MergeProposal ProposalFor(const Vma* v, uint64_t start, uint64_t end, uint64_t flags) {
+    return mm::ProposalFor(*v, start, end, flags);
+  }
 
   // --- per-call helpers in other files ---
   static int64_t PlainArea(const AS& as, uint64_t addr, uint64_t len, uint64_t pgoff, int flags);

@@ -4,6 +4,7 @@
 // 6.12, with 6.18's behaviour from KERNEL_VMA_SPEC.md §2.4–§3.7).
 #include "core/mm/address_space.h"
 #include "core/mm/internal.h"
+#include "core/mm/madvise.h"
 
 namespace vmashadow {
 
@@ -152,6 +153,15 @@ bool IsReadOnlyAnon(const Vma* v) {
 }
 
 }  // namespace
+
+// The advice whose AdviseVma() case below changes page table entries:
+// MADV_DONTNEED(_LOCKED) and MADV_REMOVE zap, the guard advice installs or
+// removes markers. MADV_FREE leaves the entries (lazy free).
+bool mm::AdviceZapsPages(int advice) {
+  using namespace abi;
+  return advice == kMadvDontneed || advice == kMadvDontneedLocked || advice == kMadvRemove ||
+         advice == kMadvGuardInstall || advice == kMadvGuardRemove;
+}
 
 // One VMA's part [start, end) of a madvise walk (madvise_vma_behavior).
 // Updates *prev as the kernel does. Returns 0 or -errno.

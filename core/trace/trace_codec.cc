@@ -696,15 +696,4 @@ TraceStatus TraceReader::Next(TraceRecord* rec) {
   return TraceStatus::kOk;
 }
 
-const char* TraceCallName(TraceCall call) {
-  static const char* const kNames[] = {
-      "mmap",  "munmap",          "mprotect", "pkey_mprotect", "mremap",           "madvise",
-      "brk",   "mlock",           "mlock2",   "munlock",       "mlockall",         "munlockall",
-      "mseal", "process_madvise", "shmat",    "shmdt",         "remap_file_pages",
-  };
-  static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(TraceCall::kCount));
-  const auto i = static_cast<size_t>(call);
-  return i < static_cast<size_t>(TraceCall::kCount) ? kNames[i] : "?";
-}
-
 }  // namespace vmashadow

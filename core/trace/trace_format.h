@@ -105,13 +105,14 @@
 // FORK_POINT named in the child's HEADER, then makes the model the child's
 // (AddressSpace::ForkChild).
 //
-// Depends on mm/mm_types.h only; preload-safe (plain data and constants).
+// Depends on abi/call.h and mm/mm_types.h only; preload-safe (plain data and constants).
 #ifndef VMASHADOW_CORE_TRACE_TRACE_FORMAT_H_
 #define VMASHADOW_CORE_TRACE_TRACE_FORMAT_H_
 
 #include <cstddef>
 #include <cstdint>
 
+#include "core/abi/call.h"
 #include "core/mm/mm_types.h"
 
 namespace vmashadow {
@@ -137,30 +138,12 @@ enum class TraceRecordKind : uint8_t {
 };
 inline constexpr uint8_t kTraceMaxKind = 10;
 
-// The calls the preload sees (its Call enum has the same numbering).
-enum class TraceCall : uint8_t {
-  kMmap = 0,
-  kMunmap,
-  kMprotect,
-  kPkeyMprotect,
-  kMremap,
-  kMadvise,
-  kBrk,
-  kMlock,
-  kMlock2,
-  kMunlock,
-  kMlockall,
-  kMunlockall,
-  kMseal,
-  kProcessMadvise,
-  kShmat,
-  kShmdt,
-  kRemapFilePages,
-  kCount,
-};
+// The calls, as numbered in core/abi/call.h (the preload counts them in
+// that order too).
+using TraceCall = Call;
 
 // The syscall name of a call ("mmap", ...); "?" when out of range.
-const char* TraceCallName(TraceCall call);
+inline const char* TraceCallName(TraceCall call) { return CallName(call); }
 
 enum class TraceOrigin : uint8_t {
   kRoot = 0,       // the process vmashadow run started (its first image)
