@@ -6,7 +6,7 @@
 // sbrk's bookkeeping through glibc's own __curbrk) but issues the syscall
 // through RawSyscall6 inside an EventScope and applies the same call to the
 // model. They see only calls made through the exported symbols: glibc's
-// internal calls (malloc, pthread stacks, ld.so) bypass them (INTERCEPTION.md).
+// internal calls (malloc, pthread stacks, ld.so) bypass them (docs/interception.md).
 //
 // <sys/mman.h> and <unistd.h> are deliberately not included: with
 // _FILE_OFFSET_BITS=64 they rename mmap to mmap64, and we define both.

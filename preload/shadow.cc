@@ -328,7 +328,7 @@ void ApplyAnonFromSmaps(const char* smaps, size_t len) {
 bool NextLine(const char* text, size_t len, size_t* pos, const char** line, size_t* line_len);
 
 // ---------------------------------------------------------------------------
-// Page tables and mm counters (spec §7). The model allocates and frees
+// Page tables and mm counters (docs/page-tables.md). The model allocates and frees
 // tables by the kernel's rules; which pages are present it learns from
 // PAGEMAP_SCAN: everywhere at seeding and at each full check, and over the
 // range of a call that zaps or frees tables (munmap, MAP_FIXED, mremap, brk

@@ -1,4 +1,4 @@
-// kernel_profile.cc — the named profiles (see kernel_profile.h and spec §10).
+// kernel_profile.cc — the named profiles (see kernel_profile.h and docs/kernel-versions.md).
 #include "core/abi/kernel_profile.h"
 
 #include <cstring>

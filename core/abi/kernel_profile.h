@@ -1,6 +1,6 @@
 // kernel_profile.h — the behaviour switches where kernel versions differ.
 //
-// The model follows one profile at a time (spec §10). The preload probes the
+// The model follows one profile at a time (docs/kernel-versions.md). The preload probes the
 // running kernel at start-up and picks the matching profile; replay selects one
 // by name. Depends on nothing; preload-safe.
 #ifndef VMASHADOW_CORE_ABI_KERNEL_PROFILE_H_

@@ -126,7 +126,7 @@ inline constexpr uint32_t DevMinor(uint64_t dev) {
   return static_cast<uint32_t>((dev & 0xff) | ((dev >> 12) & ~uint64_t{0xff}));
 }
 
-// struct procmap_query (include/uapi/linux/fs.h, 6.11+; spec §8) and the
+// struct procmap_query (include/uapi/linux/fs.h, 6.11+; docs/procmap-query.md) and the
 // PROCMAP_QUERY ioctl on a /proc/<pid>/maps fd: _IOWR('f', 17, 104 bytes).
 struct ProcmapQuery {
   uint64_t size;

@@ -4,7 +4,7 @@
 //
 // Each function names the kernel function it mirrors; "6.12" means the
 // Debian linux-source-6.12 tree, "6.18" the behaviour the running kernel
-// shows (KERNEL_VMA_SPEC.md). Where they differ, KernelProfile decides.
+// shows (docs/README.md). Where they differ, KernelProfile decides.
 #include <new>
 
 #include "core/mm/address_space.h"

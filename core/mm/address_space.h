@@ -5,8 +5,9 @@
 // running kernel would do with the same arguments: it predicts the return value
 // (an address, 0, the new brk, or -errno, checked in the kernel's order) and
 // applies the change to the model, merging and splitting exactly as 6.x does
-// (spec §2–§5). Callers feed it the real calls (the preload), a recorded trace
-// (replay) or scripted calls (tests), and compare the result with the kernel.
+// (docs/merge-split.md, docs/errno-order.md, docs/placement.md). Callers feed it the real calls
+// (the preload), a recorded trace (replay) or scripted calls (tests), and compare the result with
+// the kernel.
 //
 // The model is pure: no syscalls, no files, no exceptions, no allocation except
 // from the Arena handed to the constructor, nothing from the shared libstdc++.

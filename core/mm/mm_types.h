@@ -93,7 +93,7 @@ enum class SpecialKind : uint8_t {
 // How a file-backed VMA's file behaves for placement and merging.
 enum class FileKind : uint8_t {
   kRegular = 0,  // a file system without a THP-aware get_unmapped_area
-  kRegularThp,   // ext4, xfs, btrfs...: thp_get_unmapped_area (spec §4.6)
+  kRegularThp,   // ext4, xfs, btrfs...: thp_get_unmapped_area (docs/placement.md#file-thp-aligner)
   kShmem,        // shmem/tmpfs/memfd/SysV shm/shared anonymous: shmem aligner
   kHugetlb,      // hugetlbfs
   kDevice,       // a character device or other driver mapping
@@ -121,7 +121,7 @@ struct File {
   char path[1];  // NUL-terminated, path_len bytes plus NUL (allocated longer)
 };
 
-// The anon_vma state of a VMA (spec §2.3).
+// The anon_vma state of a VMA (docs/merge-split.md#anon_vma).
 struct AnonState {
   uint64_t anon_vma : 63 = 0;   // 0: no anon_vma; otherwise its identity
   uint64_t fork_child : 1 = 0;  // its chain has a parent's entries (survives forever)
@@ -179,7 +179,7 @@ struct MmParams {
   uint64_t dac_mmap_min_addr = 4096;    // the sysctl (EPERM below it w/o CAP_SYS_RAWIO)
   uint64_t max_map_count = 65530;       // vm.max_map_count
   uint64_t stack_guard_gap = 256 * kPageSize;
-  uint64_t mmap_base = 0;                      // inferred from the initial maps (spec §4.2)
+  uint64_t mmap_base = 0;  // inferred from the initial maps (docs/placement.md#inferring-mmap_base)
   uint64_t mmap_legacy_base = 0x2aaaaaaab000;  // bottom-up fallback start (without rnd)
   bool topdown = true;                         // mmap layout
   bool cap_sys_rawio = true;
@@ -192,7 +192,7 @@ struct MmParams {
   uint64_t start_data = 0;  // for the brk RLIMIT_DATA rule
   uint64_t end_data = 0;
   int overcommit_memory = 0;
-  // Page tables (spec §7).
+  // Page tables (docs/page-tables.md).
   int paging_levels = 4;            // 5 with LA57 (then task_size is 0xfffffffffff000)
   bool nx = true;                   // the CPU has NX (__supported_pte_mask)
   ThpMode thp = ThpMode::kMadvise;  // anonymous PMD-sized THP faults

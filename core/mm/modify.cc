@@ -1,7 +1,7 @@
 // modify.cc — the calls that change flags on an existing range and so split
 // and merge through vma_modify(): mprotect/pkey_mprotect, madvise, the mlock
 // family and mseal (mm/mprotect.c, mm/madvise.c, mm/mlock.c, mm/mseal.c,
-// 6.12, with 6.18's behaviour from KERNEL_VMA_SPEC.md §2.4–§3.7).
+// 6.12, with 6.18's behaviour; docs/merge-split.md, docs/errno-order.md).
 #include "core/mm/address_space.h"
 #include "core/mm/internal.h"
 #include "core/mm/madvise.h"

@@ -1,7 +1,7 @@
 // page_tables.cc — the x86-64 page-table model (see page_tables.h).
 //
 // Each function that mirrors kernel code names it; "6.12" is the Debian
-// linux-source-6.12 tree, checked on the running 6.18 kernel (spec §7 and the
+// linux-source-6.12 tree, checked on the running 6.18 kernel (docs/page-tables.md and the
 // page-table oracle test).
 #include "core/mm/page_tables.h"
 

@@ -8,7 +8,7 @@
 // are allocated when an entry is installed (a fault, GUP/populate, a guard
 // marker, mremap moving entries, fork copying them), a table is freed only by
 // free_pgd_range()'s floor/ceiling rule or by PT_RECLAIM, and a PMD-mapped THP
-// keeps one deposited PTE table. Spec: KERNEL_VMA_SPEC.md §7.
+// keeps one deposited PTE table. See docs/page-tables.md.
 //
 // Geometry (4-level; 5-level puts a P4D level under a 9-bit PGD[56:48]):
 //

@@ -1,7 +1,7 @@
 // placement.cc — where a new mapping goes: get_unmapped_area() and the x86-64
 // allocators behind it (mm/mmap.c __get_unmapped_area, mm/huge_memory.c
 // __thp_get_unmapped_area, arch/x86/kernel/sys_x86_64.c; 6.12, and 6.18's
-// "!file" condition for the anonymous THP aligner). KERNEL_VMA_SPEC.md §4.
+// "!file" condition for the anonymous THP aligner). docs/placement.md.
 #include "core/mm/address_space.h"
 #include "core/mm/internal.h"
 

@@ -1,6 +1,7 @@
 // remap.cc — mremap: shrink, grow in place, move (MAYMOVE, FIXED,
 // DONTUNMAP) and the 6.17 multi-VMA move (mm/mremap.c, 6.12 code with the
-// 6.18 check order of KERNEL_VMA_SPEC.md §3.4 and the merge rules of §2.5).
+// 6.18 check order of docs/errno-order.md#mremap and the merge rules of
+// docs/merge-split.md#per-call-rules).
 #include "core/mm/address_space.h"
 #include "core/mm/internal.h"
 

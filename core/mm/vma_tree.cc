@@ -407,7 +407,7 @@ uint64_t VmaTree::UnmappedArea(const UnmappedAreaInfo& info) const {
   }
 }
 
-// Mirrors unmapped_area_topdown() (mm/mmap.c, 6.12; spec §4.4): the highest
+// Mirrors unmapped_area_topdown() (mm/mmap.c, 6.12; docs/placement.md#top-down-search): the highest
 // free interval whose part in [low, high) holds length + align_mask; with E
 // its clipped end, the result is E - length rounded down to the alignment.
 // If the VMA right above keeps a start gap below E, search again below that

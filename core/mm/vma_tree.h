@@ -62,7 +62,7 @@ class VmaTree {
   // (a - align_offset) & align_mask == 0, honouring the stack guard gap below
   // VM_GROWSDOWN VMAs. kNoGap if none.
   uint64_t UnmappedArea(const UnmappedAreaInfo& info) const;
-  // Mirrors unmapped_area_topdown(): the highest such address (spec §4.4).
+  // Mirrors unmapped_area_topdown(): the highest such address (docs/placement.md#top-down-search).
   uint64_t UnmappedAreaTopdown(const UnmappedAreaInfo& info) const;
 
   Vma* First() const { return first_; }

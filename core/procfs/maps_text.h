@@ -127,7 +127,7 @@ struct ProcStat {
 // fewer than 47 fields.
 bool ParseProcStat(const char* text, size_t len, ProcStat* out);
 
-// Spec §4.2: mmap_base is the end of the highest VMA below the VMA that
+// docs/placement.md#inferring-mmap_base: mmap_base is the end of the highest VMA below the VMA that
 // contains start_stack ([vsyscall] lies above and does not count). Returns 0
 // when no line of `maps` contains start_stack.
 uint64_t InferMmapBase(const char* maps, size_t len, uint64_t start_stack);

@@ -190,7 +190,7 @@ class Harness {
   static void PrepareProcess(size_t stack_bytes);
 
   // Reads MmParams from the running system: sysctls, rlimits, capabilities,
-  // /proc/self/stat, and mmap_base inferred from maps text (spec §4.2).
+  // /proc/self/stat, and mmap_base inferred from maps text (docs/placement.md#inferring-mmap_base).
   static int ReadMmParams(const char* maps, size_t maps_len, MmParams* out);
   // Seeds the model from /proc/self: every VMA with maps name, smaps VmFlags,
   // and anon state (a fresh anon_vma for each VMA with anonymous pages,

@@ -166,7 +166,7 @@ TEST(PageTables, WalkAfterOneFaultFourLevels) {
   w = t.pt.Walk(a + kPageSize);
   EXPECT_TRUE(w.pte_table);
   EXPECT_FALSE(w.mapped);
-  // +12 kB: PUD + PMD + PTE (spec §7, t9: "first touch in a new 512 GiB").
+  // +12 kB: PUD + PMD + PTE (docs/page-tables.md, t9: "first touch in a new 512 GiB").
   EXPECT_EQ(t.pt.counts().bytes(), 3 * kPageTableBytes);
   // A new 2 MiB slot: +4 kB; a new 1 GiB region: +8 kB.
   t.pt.MapRange(a + kPmdSize, a + kPmdSize + kPageSize);
