@@ -125,7 +125,7 @@ class AddressSpace {
   // left 0) when the model holds more tables than the kernel reports.
   int64_t CalibratePageTables(uint64_t kernel_vmpte_kb);
 
-  // --- the syscalls (each mirrors the 6.x function named in address_space.cc) ---
+  // --- the syscalls (each mirrors the 6.x function named at its definition) ---
 
   Outcome Map(const MapArgs& args);
   Outcome Unmap(uint64_t addr, uint64_t len);

@@ -59,6 +59,12 @@ struct AddressSpace::Impl {
   static Vma* ModifyFlags(AS& as, Vma* prev, Vma* vma, uint64_t start, uint64_t end,
                           uint64_t new_flags, int* err);
 
+  // --- mmap ---
+  // mmap_region() for a new mapping of [addr, addr + len) with the flags
+  // do_mmap() computed (mmap.cc).
+  static Outcome MmapRegion(AS& as, File* file, const FileDesc* desc, uint64_t addr, uint64_t len,
+                            uint64_t pgoff, uint64_t vm_flags, int flags, Vma* prev, Vma* next);
+
   // --- unmap ---
   // Mirrors do_vmi_munmap()/vms_gather_munmap_vmas() + completion over an
   // aligned [start, end): splits at the edges (leaving them on failure),

@@ -1,7 +1,9 @@
-// vma.cc — the merge predicates of mm/vma.c (see vma.h).
+// vma.cc — mm/vma.c: the merge predicates (mm::WhyNotMergeable, see vma.h),
+// split, the two merge primitives, vma_modify() and the munmap gather.
 #include "core/mm/vma.h"
 
-#include "core/abi/no_syscalls.h"
+#include "core/mm/address_space.h"
+#include "core/mm/internal.h"
 
 namespace vmashadow::mm {
 
@@ -118,3 +120,254 @@ MergeProposal ProposalFor(const Vma& v, uint64_t start, uint64_t end, uint64_t f
 }
 
 }  // namespace vmashadow::mm
+
+namespace vmashadow {
+
+using Impl = AddressSpace::Impl;
+
+// ---------------------------------------------------------------------------
+// Split.
+
+// mm/vma.c: __split_vma().
+int Impl::Split(AS& as, Vma* v, uint64_t addr, bool check_count, Vma** upper) {
+  if (check_count && as.tree_.size() >= as.params_.max_map_count) return -ENOMEM;
+  // Special mappings' may_split (special_mapping_split) refuses.
+  if (v->special != SpecialKind::kNone) return -EINVAL;
+  if (v->file != nullptr && v->file->kind == FileKind::kHugetlb && (addr & (kPmdSize - 1))) {
+    return -EINVAL;  // hugetlb_vm_op_split
+  }
+  Vma* n = NewVma(as);
+  if (n == nullptr) return -ENOMEM;
+  SplitHugeAt(as, addr);
+  n->start = addr;
+  n->end = v->end;
+  n->pgoff = v->pgoff + ((addr - v->start) >> kPageShift);
+  n->flags = v->flags;
+  n->file = v->file;
+  RefFile(n->file);
+  n->anon = v->anon;
+  n->special = v->special;
+  n->policy_id = v->policy_id;
+  n->uffd_id = v->uffd_id;
+  as.tree_.SetBounds(v, v->start, addr);
+  as.tree_.Insert(n);
+  if (upper != nullptr) *upper = n;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Merge rules (mm/vma.c).
+
+// The rules themselves (is_mergeable_vma, is_mergeable_anon_vma, the pgoff
+// tests) are mm::WhyNotMergeable() above.
+
+uint64_t Impl::IgnoredFlags(const AS& as) { return mm::MergeIgnoredFlags(*as.profile_); }
+
+bool Impl::HasClose(const Vma* v) { return mm::HasVmOpsClose(*v); }
+
+// Mirrors are_anon_vmas_compatible().
+bool Impl::AnonVmasCompatible(const Vma* a, const Vma* b) {
+  return a->anon.anon_vma == 0 || b->anon.anon_vma == 0 || a->anon.anon_vma == b->anon.anon_vma;
+}
+
+// Mirrors can_vma_merge_left() (can_vma_merge_after()).
+bool Impl::CanMergeLeft(const AS& as, const Vma* prev, const MergeProposal& r) {
+  return prev != nullptr && prev->end == r.start &&
+         mm::WhyNotMergeable(*as.profile_, *prev, mm::MergeSide::kPrev, r) ==
+             mm::MergeRefusal::kNone;
+}
+
+// Mirrors can_vma_merge_right() (can_vma_merge_before()).
+bool Impl::CanMergeRight(const AS& as, const Vma* prev, const Vma* next, const MergeProposal& r,
+                         bool can_merge_left) {
+  if (next == nullptr || next->start != r.end) return false;
+  if (mm::WhyNotMergeable(*as.profile_, *next, mm::MergeSide::kNext, r) !=
+      mm::MergeRefusal::kNone) {
+    return false;
+  }
+  if (!can_merge_left) return true;
+  return AnonVmasCompatible(prev, next);
+}
+
+void Impl::DupAnon(Vma* dst, const Vma* src) {
+  if (src != nullptr && src->anon.anon_vma != 0 && dst->anon.anon_vma == 0) dst->anon = src->anon;
+}
+
+// Mirrors vma_merge_new_range() + vma_expand() (mm/vma.c, 6.12):
+//
+//   left:   PPPP|RRR          -> PPPPPPP
+//   right:       RRR|NNNN     -> RRRNNNN   (next moves down, takes r.pgoff)
+//   both:   PPPP|RRR|NNNN     -> PPPPPPPPPPP
+Vma* Impl::MergeNewRange(AS& as, Vma* prev, Vma* next, const MergeProposal& r, bool just_expand) {
+  if ((r.flags & kVmSpecial) || (prev == nullptr && next == nullptr)) return nullptr;
+  const bool left = CanMergeLeft(as, prev, r);
+  bool right = !just_expand && CanMergeRight(as, prev, next, r, left);
+  if (left) {
+    if (right && HasClose(next)) right = false;
+    const uint64_t new_end = right ? next->end : r.end;
+    if (right) {
+      DupAnon(prev, next);
+      prev->flags |= next->flags & IgnoredFlags(as);
+      RemoveVma(as, next);
+    }
+    prev->flags |= r.flags & IgnoredFlags(as);
+    if (prev->anon.anon_vma == 0) prev->anon = r.anon;  // a moved VMA's pages come along
+    as.tree_.SetBounds(prev, prev->start, new_end);
+    return prev;
+  }
+  if (right) {
+    if (next->anon.anon_vma == 0) next->anon = r.anon;
+    next->pgoff = r.pgoff;
+    next->flags |= r.flags & IgnoredFlags(as);
+    as.tree_.SetBounds(next, r.start, next->end);
+    return next;
+  }
+  return nullptr;
+}
+
+// Mirrors vma_merge_existing_range() (mm/vma.c, 6.12). r is a range of
+// `middle` whose flags (or other attributes) change:
+//
+//   merge_left:  PPPP|MMmm   -> PPPPPP|mm   (or middle removed when r covers it)
+//   merge_right: mmMM|NNNN   -> mm|NNNNNN
+//   merge_both:  PPPP|MMMM|NNNN -> PPPPPPPPPPPP
+Vma* Impl::MergeExistingRange(AS& as, Vma* prev, Vma* middle, const MergeProposal& r) {
+  const bool left_side = r.start == middle->start;
+  const bool right_side = r.end == middle->end;
+  if ((r.flags & kVmSpecial) || (!left_side && !right_side)) return nullptr;
+  const bool merge_left = left_side && CanMergeLeft(as, prev, r);
+  Vma* next = right_side ? middle->next : nullptr;
+  bool merge_right = right_side && CanMergeRight(as, prev, next, r, merge_left);
+  if (!merge_left && !merge_right) return nullptr;
+  const bool delete_middle = left_side && right_side;
+  if (delete_middle && HasClose(middle)) return nullptr;
+  // commit_merge() -> vma_adjust_trans_huge(): boundaries moving inside
+  // `middle` split a THP there.
+  SplitHugeAt(as, r.start);
+  SplitHugeAt(as, r.end);
+  bool merge_both = merge_left && merge_right;
+  if (merge_both && HasClose(next)) {
+    merge_right = false;
+    merge_both = false;
+  }
+  const uint64_t ignored = IgnoredFlags(as);
+  if (merge_both) {
+    DupAnon(prev, next->anon.anon_vma != 0 ? next : middle);
+    prev->flags |= (middle->flags | next->flags) & ignored;
+    const uint64_t new_end = next->end;
+    RemoveVma(as, middle);
+    RemoveVma(as, next);
+    as.tree_.SetBounds(prev, prev->start, new_end);
+    return prev;
+  }
+  if (merge_left) {
+    DupAnon(prev, middle);
+    prev->flags |= middle->flags & ignored;
+    if (delete_middle) {
+      RemoveVma(as, middle);
+    } else {
+      middle->pgoff += (r.end - middle->start) >> kPageShift;
+      as.tree_.SetBounds(middle, r.end, middle->end);
+    }
+    as.tree_.SetBounds(prev, prev->start, r.end);
+    return prev;
+  }
+  // merge_right
+  DupAnon(next, middle);
+  next->flags |= middle->flags & ignored;
+  if (delete_middle) {
+    RemoveVma(as, middle);
+  } else {
+    as.tree_.SetBounds(middle, middle->start, r.start);
+  }
+  next->pgoff = r.pgoff;
+  as.tree_.SetBounds(next, r.start, next->end);
+  return next;
+}
+
+// Mirrors vma_modify() followed by vm_flags_reset() (mm/vma.c, 6.12).
+Vma* Impl::ModifyFlags(AS& as, Vma* prev, Vma* vma, uint64_t start, uint64_t end,
+                       uint64_t new_flags, int* err) {
+  *err = 0;
+  const MergeProposal r = ProposalFor(vma, start, end, new_flags);
+  if (Vma* merged = MergeExistingRange(as, prev, vma, r)) return merged;
+  if (vma->start < start) {
+    // split_vma(vma, start, new_below=1): the lower part becomes a new VMA.
+    Vma* upper = nullptr;
+    *err = Split(as, vma, start, /*check_count=*/true, &upper);
+    if (*err != 0) return nullptr;
+    vma = upper;
+  }
+  if (vma->end > end) {
+    *err = Split(as, vma, end, /*check_count=*/true);
+    if (*err != 0) return nullptr;
+  }
+  vma->flags = new_flags;
+  return vma;
+}
+
+// ---------------------------------------------------------------------------
+// munmap (mm/vma.c: do_vmi_munmap, vms_gather_munmap_vmas, 6.12).
+
+int Impl::GatherUnmap(AS& as, uint64_t start, uint64_t end, Vma* vma, Vma** first) {
+  *first = nullptr;
+  if (vma == nullptr) vma = as.tree_.FindVmaIntersection(start, end);
+  if (vma == nullptr) return 0;
+  if (start > vma->start) {
+    if (end < vma->end && as.tree_.size() >= as.params_.max_map_count) return -ENOMEM;
+    if (vma->flags & kVmSealed) return -EPERM;
+    Vma* upper = nullptr;
+    const int err = Split(as, vma, start, /*check_count=*/false, &upper);
+    if (err != 0) return err;
+    vma = upper;
+  }
+  for (Vma* v = vma; v != nullptr && v->start < end; v = v->next) {
+    if (v->flags & kVmSealed) return -EPERM;
+    if (v->end > end) {
+      const int err = Split(as, v, end, /*check_count=*/false);
+      if (err != 0) return err;
+    }
+  }
+  *first = vma;
+  return 0;
+}
+
+void Impl::RemoveFrom(AS& as, Vma* v, uint64_t end) {
+  if (v != nullptr && v->start < end && !as.pt_.empty()) {
+    Vma* last = v;
+    while (last->next != nullptr && last->next->start < end) last = last->next;
+    UnmapPageTables(as, v, last);
+  }
+  while (v != nullptr && v->start < end) {
+    Vma* next = v->next;
+    RemoveVma(as, v);
+    v = next;
+  }
+}
+
+int Impl::UnmapRange(AS& as, uint64_t start, uint64_t end, Vma* vma) {
+  Vma* first = nullptr;
+  const int err = GatherUnmap(as, start, end, vma, &first);
+  if (err != 0) return err;
+  RemoveFrom(as, first, end);
+  return 0;
+}
+
+// Mirrors do_vmi_munmap() (mm/vma.c, 6.12).
+int Impl::DoMunmap(AS& as, uint64_t start, uint64_t len) {
+  const uint64_t task_size = as.params_.task_size;
+  if (!PageAligned(start) || start > task_size || len > task_size - start) return -EINVAL;
+  const uint64_t end = start + PageAlign(len);
+  if (end == start) return -EINVAL;
+  Vma* vma = as.tree_.FindVmaIntersection(start, end);
+  if (vma == nullptr) return 0;
+  return UnmapRange(as, start, end, vma);
+}
+
+Outcome AddressSpace::Unmap(uint64_t addr, uint64_t len) {
+  const int err = Impl::DoMunmap(*this, addr, len);
+  if (err == -EINVAL) return Impl::Result(err);
+  return Impl::Result(err, addr, addr + PageAlign(len));
+}
+
+}  // namespace vmashadow

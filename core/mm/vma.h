@@ -1,6 +1,6 @@
 // vma.h — the merge rules of mm/vma.c as questions anyone may ask: may this
 // VMA merge with that proposed range, and if not, why not. The model's merge
-// paths (core/mm/address_space.cc) decide with them, `vmashadow report`
+// paths (core/mm/vma.cc) decide with them, `vmashadow report`
 // explains unmerged neighbours with them: the rule is written once, here.
 //
 // Depends on abi/kernel_profile.h and mm/mm_types.h; preload-safe.

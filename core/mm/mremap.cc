@@ -1,4 +1,4 @@
-// remap.cc — mremap: shrink, grow in place, move (MAYMOVE, FIXED,
+// mremap.cc — mremap: shrink, grow in place, move (MAYMOVE, FIXED,
 // DONTUNMAP) and the 6.17 multi-VMA move (mm/mremap.c, 6.12 code with the
 // 6.18 check order of docs/errno-order.md#mremap and the merge rules of
 // docs/merge-split.md#per-call-rules).
@@ -286,6 +286,30 @@ Outcome AddressSpace::Remap(uint64_t addr, uint64_t old_len_in, uint64_t new_len
     if (lo + new_len > o.changed_end) o.changed_end = lo + new_len;
   }
   return o;
+}
+
+// ---------------------------------------------------------------------------
+// Page tables (mm/mremap.c: move_page_tables(), try_realign_addr();
+// docs/page-tables.md#mremap-and-move_page_tables).
+
+void Impl::MovePageTables(AS& as, uint64_t src_start, uint64_t old_addr, uint64_t dst_start,
+                          uint64_t new_addr, uint64_t len) {
+  if (len == 0 || as.pt_.empty()) return;
+  const uint64_t old_end = old_addr + len;
+  // try_realign_addr(): when the move reaches a PMD boundary and both ends
+  // sit at the same offset in their PMD at the start of their VMA, with no
+  // VMA below them in that PMD, move whole PTE tables from the boundary.
+  const uint64_t off = old_addr & ~kPmdMask;
+  if (len >= kPmdSize - off && off != 0 && off == (new_addr & ~kPmdMask)) {
+    auto can_align_down = [&as](uint64_t vma_start, uint64_t a) {
+      return vma_start == a && as.tree_.FindVmaIntersection(a & kPmdMask, vma_start) == nullptr;
+    };
+    if (can_align_down(src_start, old_addr) && can_align_down(dst_start, new_addr)) {
+      old_addr &= kPmdMask;
+      new_addr &= kPmdMask;
+    }
+  }
+  as.pt_.MoveRange(old_addr, new_addr, old_end - old_addr);
 }
 
 }  // namespace vmashadow
