@@ -3,6 +3,7 @@
 #include "core/mm/vma.h"
 
 #include "core/mm/address_space.h"
+#include "core/mm/dcheck.h"
 #include "core/mm/internal.h"
 
 namespace vmashadow::mm {
@@ -130,6 +131,7 @@ using Impl = AddressSpace::Impl;
 
 // mm/vma.c: __split_vma().
 int Impl::Split(AS& as, Vma* v, uint64_t addr, bool check_count, Vma** upper) {
+  VMASHADOW_DCHECK(v->start < addr && addr < v->end && PageAligned(addr));
   if (check_count && as.tree_.size() >= as.params_.max_map_count) return -ENOMEM;
   // Special mappings' may_split (special_mapping_split) refuses.
   if (v->special != SpecialKind::kNone) return -EINVAL;
@@ -199,6 +201,9 @@ void Impl::DupAnon(Vma* dst, const Vma* src) {
 //   right:       RRR|NNNN     -> RRRNNNN   (next moves down, takes r.pgoff)
 //   both:   PPPP|RRR|NNNN     -> PPPPPPPPPPP
 Vma* Impl::MergeNewRange(AS& as, Vma* prev, Vma* next, const MergeProposal& r, bool just_expand) {
+  VMASHADOW_DCHECK(r.start < r.end && PageAligned(r.start) && PageAligned(r.end));
+  VMASHADOW_DCHECK(prev == nullptr || prev->end <= r.start);
+  VMASHADOW_DCHECK(next == nullptr || r.end <= next->start);
   if ((r.flags & kVmSpecial) || (prev == nullptr && next == nullptr)) return nullptr;
   const bool left = CanMergeLeft(as, prev, r);
   bool right = !just_expand && CanMergeRight(as, prev, next, r, left);
@@ -232,6 +237,9 @@ Vma* Impl::MergeNewRange(AS& as, Vma* prev, Vma* next, const MergeProposal& r, b
 //   merge_right: mmMM|NNNN   -> mm|NNNNNN
 //   merge_both:  PPPP|MMMM|NNNN -> PPPPPPPPPPPP
 Vma* Impl::MergeExistingRange(AS& as, Vma* prev, Vma* middle, const MergeProposal& r) {
+  VMASHADOW_DCHECK(middle->start <= r.start && r.start < r.end && r.end <= middle->end);
+  // prev is middle itself when r starts inside it (the kernel's convention).
+  VMASHADOW_DCHECK(prev == nullptr || prev == middle || prev->end <= middle->start);
   const bool left_side = r.start == middle->start;
   const bool right_side = r.end == middle->end;
   if ((r.flags & kVmSpecial) || (!left_side && !right_side)) return nullptr;

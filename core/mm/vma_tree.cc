@@ -27,6 +27,7 @@
 #include <boost/intrusive/rbtree_algorithms.hpp>
 
 #include "core/abi/no_syscalls.h"
+#include "core/mm/dcheck.h"
 
 namespace vmashadow {
 namespace {
@@ -332,6 +333,11 @@ void VmaTree::Erase(Vma* v) {
 
 // Gap(v) and Gap(v->next) change; they are recomputed by the next FixGaps().
 void VmaTree::SetBounds(Vma* v, uint64_t start, uint64_t end) {
+  // A VMA keeps a page-aligned, non-empty range that overlaps neither
+  // neighbour (callers shrink one side before they grow the other).
+  VMASHADOW_DCHECK(start < end && PageAligned(start) && PageAligned(end));
+  VMASHADOW_DCHECK(v->prev == nullptr || v->prev->end <= start);
+  VMASHADOW_DCHECK(v->next == nullptr || end <= v->next->start);
   MakeLogRoom();
   v->start = start;
   v->end = end;
