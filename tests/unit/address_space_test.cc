@@ -12,6 +12,7 @@
 
 #include "core/abi/kernel_profile.h"
 #include "core/abi/linux_abi.h"
+#include "core/mm/vma.h"
 
 namespace vmashadow {
 namespace {
@@ -242,6 +243,60 @@ TEST(AddressSpace, ForkChildStopsMerging) {
   m.as().ForkChild();
   ASSERT_GT(m.Fixed(1, 1, kRw), 0);
   EXPECT_EQ(m.Draw(2), "AB");
+}
+
+// mm::WhyNotMergeable() explains the pairs the merge paths left apart, with
+// the same rule they decided by.
+TEST(AddressSpace, WhyNotMergeableNamesTheRuleThatKeptNeighboursApart) {
+  Model m;
+  const KernelProfile& prof = m.as().profile();
+  auto why = [&](uint64_t page, uint64_t* diff = nullptr) {
+    const Vma* a = m.as().FindVma(Model::P(page));
+    EXPECT_TRUE(a != nullptr && a->next != nullptr && a->end == a->next->start);
+    return mm::WhyNotMergeable(prof, *a, *a->next, diff);
+  };
+  // Permissions: the differing bit is reported.
+  ASSERT_GT(m.Fixed(0, 1, kRw), 0);
+  ASSERT_GT(m.Fixed(1, 1, kProtRead), 0);
+  EXPECT_EQ(m.Draw(2), "AB");
+  uint64_t diff = 0;
+  EXPECT_EQ(why(0, &diff), mm::MergeRefusal::kFlags);
+  EXPECT_EQ(diff, uint64_t{kVmWrite | kVmAccount});
+  // Two faulted neighbours: two anon_vmas.
+  ASSERT_GT(m.Fixed(4, 1, kRw), 0);
+  ASSERT_EQ(m.Check(m.as().Touch(Model::P(4), true)), 0);
+  ASSERT_GT(m.Fixed(6, 1, kRw), 0);
+  ASSERT_EQ(m.Check(m.as().Touch(Model::P(6), true)), 0);
+  ASSERT_GT(m.Fixed(5, 1, kRw), 0);  // merges left only
+  EXPECT_EQ(m.Draw(7).substr(4), "CCD");
+  EXPECT_EQ(why(5), mm::MergeRefusal::kAnonVma);
+  // Two whole VMAs of one file whose vm_ops has close(): joining them would
+  // remove one, which the kernel refuses.
+  FileDesc fd;
+  fd.id = 7;
+  fd.inode = 12;
+  fd.has_close = true;
+  fd.path = "/dev/some_driver";
+  for (uint64_t page : {20, 21}) {
+    VmaSeed seed;
+    seed.start = Model::P(page);
+    seed.end = Model::P(page + 1);
+    seed.pgoff = page;
+    seed.flags = kVmRead | kVmMayRead | kVmShared | kVmMayShare;
+    seed.file = &fd;
+    ASSERT_EQ(m.as().SeedVma(seed), 0);
+  }
+  EXPECT_EQ(why(20), mm::MergeRefusal::kVmOpsClose);
+  // Fork child against an unfaulted neighbour.
+  Model f;
+  ASSERT_GT(f.Fixed(0, 1, kRw), 0);
+  ASSERT_EQ(f.Check(f.as().Touch(Model::P(0), true)), 0);
+  f.as().ForkChild();
+  ASSERT_GT(f.Fixed(1, 1, kRw), 0);
+  const Vma* a = f.as().FindVma(Model::P(0));
+  EXPECT_EQ(mm::WhyNotMergeable(f.as().profile(), *a, *a->next), mm::MergeRefusal::kForkChild);
+  EXPECT_STREQ(mm::MergeRefusalName(mm::MergeRefusal::kForkChild),
+               "fork child (anon_vma chain from a fork)");
 }
 
 TEST(AddressSpace, ReadFaultCreatesNoAnonVma) {
