@@ -24,6 +24,7 @@
 #include "core/mm/address_space.h"
 #include "core/mm/apply.h"
 #include "core/mm/madvise.h"
+#include "core/mm/mmap.h"
 #include "preload/raw_syscall.h"
 #include "preload/shadow.h"
 #include "preload/trace_writer.h"
@@ -164,16 +165,13 @@ Outcome Apply(EventScope& ev, Call call, const uint64_t (&args)[6], const FileDe
 
 int64_t SysMmap(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t off) {
   EventScope ev(Call::kMmap, addr, len, U(prot), U(flags), U(fd), off);
-  if ((flags & (a::kMapFixed | a::kMapFixedNoreplace)) == a::kMapFixed) {
-    ev.LearnPages(addr, addr + len);  // what it replaces is unmapped
-  }
+  if (mm::MmapReplacesMappings(flags)) ev.LearnPages(addr, addr + len);
   const int64_t r = RawSyscall6(kSysMmap, addr, len, U(prot), U(flags), U(fd), off);
   if (ev.active()) {
     const bool anon = (flags & a::kMapAnonymous) != 0;
     const uint64_t args[6] = {addr, len, U(prot), U(flags), U(fd), off};
     const FileDesc* file = !anon && DescribeFd(fd, &g_desc) ? &g_desc : nullptr;
-    const bool fixed = (flags & (a::kMapFixed | a::kMapFixedNoreplace)) != 0;
-    const bool random = (flags & a::kMap32Bit) != 0 && !fixed;
+    const bool random = mm::MmapPlacementIsRandom(flags);
     const uint64_t kernel_addr = random && !IsError(r) ? U(r) : 0;
     if (!IsError(r)) ev.LearnAnonAround(U(r), U(r) + PageUp(len), prot, anon);
     TraceMapArgs(mm::MapArgsOf(args, file, kernel_addr));

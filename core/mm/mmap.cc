@@ -1,5 +1,6 @@
 // mmap.cc — mm/mmap.c: mmap (do_mmap, mmap_region) and brk (do_brk_flags).
 // Placement (get_unmapped_area) is placement.cc.
+#include "core/mm/mmap.h"
 #include "core/mm/address_space.h"
 #include "core/mm/internal.h"
 
@@ -77,7 +78,7 @@ Outcome AddressSpace::Map(const MapArgs& a) {
 
   int64_t placed = GetUnmappedArea(file, fd, addr, len, pgoff, flags);
   bool predicted = !(flags & kMapFixed);
-  if ((flags & kMap32Bit) && !(flags & kMapFixed)) {
+  if (mm::MmapPlacementIsRandom(flags)) {
     // The MAP_32BIT window start is randomised per call: take the kernel's.
     predicted = false;
     if (a.kernel_addr != 0) placed = static_cast<int64_t>(a.kernel_addr);
