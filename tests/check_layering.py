@@ -3,14 +3,14 @@
 allows, or when the quoted includes form a cycle.
 
   core/abi/     the standard library only (and core/abi/)
-  core/mm/      core/abi/, core/mm/, Boost.Intrusive; core/mm/*internal.h only
-                from core/mm/*.cc
+  core/mm/      core/abi/, core/mm/, Boost.Intrusive; core/ROOM/*internal.h only
+                from core/ROOM/*.cc
   core/procfs/  core/abi/, core/mm/ public headers, core/procfs/
   core/trace/   core/abi/, core/mm/mm_types.h, core/trace/
   preload/      core public headers, preload/, libc/kernel headers
   tools/        core public headers, tools/, abseil, system headers; never
                 preload/ or core/mm/internal.h
-  tests/, examples/  anything but core/mm/*internal.h and preload/*.cc
+  tests/, examples/  anything but core/*/*internal.h and preload/*.cc
 
 core/ includes no system header but the C++ standard library's (its code
 makes no syscalls; tests/check_core_symbols.sh checks the objects).
@@ -37,13 +37,14 @@ def room(path):
     return parts[0]
 
 
-def private_mm(inc):
-    """core/mm/internal.h, core/mm/page_tables_internal.h: mm's own."""
-    return inc.startswith("core/mm/") and inc.endswith("internal.h")
+def private_core(inc):
+    """core/ROOM/*internal.h (core/mm/internal.h, core/procfs/text_internal.h,
+    ...): the room's own."""
+    return inc.startswith("core/") and inc.count("/") == 2 and inc.endswith("internal.h")
 
 
 def public_core(inc):
-    return inc.startswith("core/") and not private_mm(inc)
+    return inc.startswith("core/") and not private_core(inc)
 
 
 def allowed(src, kind, inc):
@@ -60,10 +61,10 @@ def allowed(src, kind, inc):
             return "the preload depends on libc only"
         return None
     # Quoted includes: paths from the source root.
-    if private_mm(inc):
-        if r == "core/mm" and (src.endswith(".cc") or private_mm(src)):
+    if private_core(inc):
+        if r == room(inc) and (src.endswith(".cc") or private_core(src)):
             return None
-        return inc + " is for core/mm/*.cc only"
+        return inc + " is for " + room(inc) + "/*.cc only"
     if r == "core/abi":
         return None if inc.startswith("core/abi/") else "core/abi/ includes only core/abi/"
     if r == "core/mm":
