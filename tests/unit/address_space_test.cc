@@ -12,6 +12,8 @@
 
 #include "core/abi/kernel_profile.h"
 #include "core/abi/linux_abi.h"
+#include "core/mm/apply.h"
+#include "core/mm/madvise.h"
 #include "core/mm/vma.h"
 
 namespace vmashadow {
@@ -297,6 +299,60 @@ TEST(AddressSpace, WhyNotMergeableNamesTheRuleThatKeptNeighboursApart) {
   EXPECT_EQ(mm::WhyNotMergeable(f.as().profile(), *a, *a->next), mm::MergeRefusal::kForkChild);
   EXPECT_STREQ(mm::MergeRefusalName(mm::MergeRefusal::kForkChild),
                "fork child (anon_vma chain from a fork)");
+}
+
+// mm::ApplyCall() is the one mapping from raw syscall arguments to model
+// calls (the preload's and replay's): each call's argument conventions.
+TEST(AddressSpace, ApplyCallMapsRawArgumentsAsTheKernelEntryPointsDo) {
+  Model m;
+  AddressSpace& as = m.as();
+  auto apply = [&](Call call, std::vector<uint64_t> v) {
+    uint64_t args[6] = {};
+    for (size_t i = 0; i < v.size(); ++i) args[i] = v[i];
+    return m.Check(mm::ApplyCall(as, call, args, nullptr, 0));
+  };
+  const uint64_t flags = static_cast<uint64_t>(kAnon | kMapFixedNoreplace);
+  // mmap(addr, len, prot, flags, fd, off); fd -1 is not looked at for
+  // anonymous memory, and without a FileDesc a file mapping is EBADF.
+  EXPECT_EQ(apply(Call::kMmap, {Model::P(0), 4 * kPageSize, kRw, flags, ~uint64_t{0}, 0}),
+            static_cast<int64_t>(Model::P(0)));
+  EXPECT_EQ(apply(Call::kMmap, {Model::P(8), kPageSize, kRw, kMapPrivate, 3, 0}), -EBADF);
+  // mprotect ignores a fourth argument (pkey -1); pkey_mprotect takes it.
+  EXPECT_EQ(apply(Call::kMprotect, {Model::P(1), kPageSize, kProtRead, 5}), 0);
+  EXPECT_EQ(apply(Call::kPkeyMprotect, {Model::P(1), kPageSize, kProtRead, 5}), -EINVAL);
+  EXPECT_EQ(m.Draw(4), "ABCC");
+  // mlock ignores flags (mlock2 does not), munlock undoes it.
+  EXPECT_EQ(apply(Call::kMlock2, {Model::P(2), kPageSize, 0x10}), -EINVAL);
+  EXPECT_EQ(apply(Call::kMlock, {Model::P(2), kPageSize, 0x10}), 0);
+  EXPECT_EQ(m.Draw(4), "ABCD");
+  EXPECT_EQ(apply(Call::kMunlock, {Model::P(2), kPageSize}), 0);
+  EXPECT_EQ(m.Draw(4), "ABCC");
+  // madvise, mremap, mseal, munmap.
+  EXPECT_EQ(apply(Call::kMadvise, {Model::P(3), kPageSize, kMadvDontfork}), 0);
+  EXPECT_EQ(m.Draw(4), "ABCD");
+  EXPECT_EQ(apply(Call::kMremap,
+                  {Model::P(3), kPageSize, kPageSize, kMremapMaymove | kMremapFixed, Model::P(6)}),
+            static_cast<int64_t>(Model::P(6)));
+  EXPECT_EQ(apply(Call::kMseal, {Model::P(0), kPageSize, 1}), -EINVAL);
+  EXPECT_EQ(apply(Call::kMunmap, {Model::P(0), 3 * kPageSize}), 0);
+  EXPECT_EQ(m.Draw(8), "......A.");
+  // The calls the model does not replay leave it alone.
+  EXPECT_FALSE(CallIsModelled(Call::kShmat));
+  EXPECT_EQ(apply(Call::kShmat, {1, 0, 0}), -ENOSYS);
+  EXPECT_EQ(m.Draw(8), "......A.");
+}
+
+// The madvise matrix (core/mm/madvise.h): the advice whose page-table effect
+// the preload learns pages for. MADV_FREE keeps the entries.
+TEST(AddressSpace, AdviceZapsPagesFollowsTheModel) {
+  for (int advice :
+       {kMadvDontneed, kMadvDontneedLocked, kMadvRemove, kMadvGuardInstall, kMadvGuardRemove}) {
+    EXPECT_TRUE(mm::AdviceZapsPages(advice)) << advice;
+  }
+  for (int advice : {kMadvFree, kMadvNormal, kMadvWillneed, kMadvCold, kMadvPageout,
+                     kMadvPopulateWrite, kMadvDontfork, kMadvHugepage}) {
+    EXPECT_FALSE(mm::AdviceZapsPages(advice)) << advice;
+  }
 }
 
 TEST(AddressSpace, ReadFaultCreatesNoAnonVma) {
