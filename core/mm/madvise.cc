@@ -197,6 +197,7 @@ static int AdviseVma(AddressSpace& as, Vma* v, Vma** prev, uint64_t start, uint6
   return 0;
 }
 
+// mm/madvise.c: do_madvise() and madvise_walk_vmas().
 Outcome AddressSpace::Advise(uint64_t start, uint64_t len_in, int advice) {
   using namespace abi;
   if (!AdviceValid(*profile_, advice)) return Impl::Result(-EINVAL);

@@ -12,6 +12,7 @@ using Impl = AddressSpace::Impl;
 // ---------------------------------------------------------------------------
 // Faults and populate.
 
+// include/linux/mm.h: vm_start_gap().
 uint64_t Impl::StartGap(const AS& as, const Vma* v) {
   if (!(v->flags & kVmGrowsdown)) return v->start;
   return v->start > as.params_.stack_guard_gap ? v->start - as.params_.stack_guard_gap : 0;
@@ -58,6 +59,7 @@ int Impl::PopulateVma(AS& as, Vma* v, uint64_t start, uint64_t end) {
   return 0;
 }
 
+// mm/gup.c: __mm_populate().
 int Impl::PopulateRange(AS& as, uint64_t start, uint64_t end, bool ignore_errors) {
   if (start >= end) return 0;
   for (Vma* v = as.tree_.FindVma(start); v != nullptr && v->start < end; v = v->next) {
@@ -70,6 +72,7 @@ int Impl::PopulateRange(AS& as, uint64_t start, uint64_t end, bool ignore_errors
 // ---------------------------------------------------------------------------
 // Page tables.
 
+// mm/huge_memory.c: vma_adjust_trans_huge() at one boundary.
 void Impl::SplitHugeAt(AS& as, uint64_t addr) {
   if ((addr & ~kPmdMask) != 0 && !as.pt_.empty()) as.pt_.SplitHuge(addr);
 }
@@ -112,6 +115,7 @@ void Impl::FaultPages(AS& as, const Vma* v, uint64_t start, uint64_t end) {
   }
 }
 
+// mm/memory.c: vma_needs_copy().
 bool Impl::VmaNeedsCopy(const AS& as, const Vma* v) {
   if (v->flags & kVmUffdWp) return true;
   if (v->flags & (kVmPfnmap | kVmMixedmap)) return true;
@@ -120,6 +124,7 @@ bool Impl::VmaNeedsCopy(const AS& as, const Vma* v) {
   return as.profile_->guard_sticky_flag && (v->flags & kVmMaybeGuard);
 }
 
+// mm/memory.c: unmap_vmas() + free_pgtables().
 void Impl::UnmapPageTables(AS& as, Vma* first, Vma* last) {
   const uint64_t floor = first->prev != nullptr ? first->prev->end : 0;
   const uint64_t ceiling = last->next != nullptr ? last->next->start : 0;

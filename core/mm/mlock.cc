@@ -52,6 +52,7 @@ static int ApplyLockFlags(AddressSpace& as, uint64_t start, uint64_t len, uint64
   return tmp < end ? -ENOMEM : 0;
 }
 
+// mm/mlock.c: do_mlock() (mlock, mlock2).
 Outcome AddressSpace::Lock(uint64_t addr, uint64_t len, int flags) {
   if (flags & ~abi::kMlockOnfault) return Impl::Result(-EINVAL);
   if (!Impl::CanDoMlock(*this)) return Impl::Result(-EPERM);
@@ -69,6 +70,7 @@ Outcome AddressSpace::Lock(uint64_t addr, uint64_t len, int flags) {
   return Impl::Result(0, start, start + len);
 }
 
+// mm/mlock.c: SYSCALL_DEFINE2(munlock).
 Outcome AddressSpace::Unlock(uint64_t addr, uint64_t len) {
   len = PageAlign(len + (addr & (kPageSize - 1)));
   const uint64_t start = PageDown(addr);
@@ -102,6 +104,7 @@ static void ApplyLockAll(AddressSpace& as, uint64_t* def_flags, int flags) {
   }
 }
 
+// mm/mlock.c: SYSCALL_DEFINE1(mlockall).
 Outcome AddressSpace::LockAll(int flags) {
   using namespace abi;
   if (flags == 0 || (flags & ~(kMclCurrent | kMclFuture | kMclOnfault)) || flags == kMclOnfault) {
@@ -113,6 +116,7 @@ Outcome AddressSpace::LockAll(int flags) {
   return Impl::Result(0, 0, params_.task_size);
 }
 
+// mm/mlock.c: SYSCALL_DEFINE0(munlockall).
 Outcome AddressSpace::UnlockAll() {
   ApplyLockAll(*this, &def_flags_, 0);
   return Impl::Result(0, 0, params_.task_size);

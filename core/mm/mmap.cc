@@ -16,6 +16,7 @@ bool Impl::CanDoMlock(const AS& as) {
   return as.params_.rlimit_memlock != 0 || as.params_.cap_ipc_lock;
 }
 
+// mm/mmap.c: ksys_mmap_pgoff() and do_mmap(); mmap_region() is MmapRegion().
 Outcome AddressSpace::Map(const MapArgs& a) {
   using namespace abi;
   if (a.offset & (kPageSize - 1)) return Impl::Result(-EINVAL);

@@ -162,6 +162,7 @@ static int64_t RemapTo(AddressSpace& as, RemapCall c) {
   return MoveVma(as, v, c.addr, c.old_len, c.new_len, static_cast<uint64_t>(placed), c.flags);
 }
 
+// mm/mremap.c: SYSCALL_DEFINE5(mremap), in 6.18's check order.
 Outcome AddressSpace::Remap(uint64_t addr, uint64_t old_len_in, uint64_t new_len_in, int flags,
                             uint64_t new_addr) {
   using namespace abi;

@@ -315,6 +315,7 @@ void PageTables::SplitHuge(uint64_t addr) {
   --counts_.deposited;  // still counted in pte_tables
 }
 
+// mm/memory.c: zap_pmd_range() / zap_pte_range().
 void PageTables::Zap(uint64_t start, uint64_t end, bool drop_markers, bool reclaim) {
   for (uint64_t a = start; a < end;) {
     uint64_t next = 0;
@@ -452,6 +453,7 @@ void PageTables::FreePmdRange(uintptr_t* pud_slot, uint64_t addr, uint64_t end, 
   --counts_.pmd_tables;
 }
 
+// mm/memory.c: free_pud_range().
 void PageTables::FreePudRange(uintptr_t* p4d_slot, uint64_t addr, uint64_t end, uint64_t floor,
                               uint64_t ceiling) {
   Dir* pud = AsDir(*p4d_slot);
@@ -481,6 +483,7 @@ void PageTables::FreePudRange(uintptr_t* p4d_slot, uint64_t addr, uint64_t end, 
   --counts_.pud_tables;
 }
 
+// mm/memory.c: free_p4d_range().
 void PageTables::FreeP4dRange(uintptr_t* pgd_slot, uint64_t addr, uint64_t end, uint64_t floor,
                               uint64_t ceiling) {
   if (levels_ == 4) {
@@ -515,6 +518,7 @@ void PageTables::FreeP4dRange(uintptr_t* pgd_slot, uint64_t addr, uint64_t end, 
   --counts_.p4d_tables;
 }
 
+// mm/memory.c: free_pgd_range().
 void PageTables::FreePgdRange(uint64_t addr, uint64_t end, uint64_t floor, uint64_t ceiling) {
   addr &= kPmdMask;
   if (addr < floor) {

@@ -27,6 +27,7 @@ uint64_t GetExtent(uint64_t size, uint64_t old_addr, uint64_t old_end, uint64_t 
 
 }  // namespace
 
+// mm/mremap.c: move_page_tables()'s loop (try_realign_addr() is the caller's).
 void PageTables::MoveRange(uint64_t old_addr, uint64_t new_addr, uint64_t len) {
   const uint64_t old_end = old_addr + len;
   uint64_t extent = 0;

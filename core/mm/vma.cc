@@ -191,6 +191,7 @@ bool Impl::CanMergeRight(const AS& as, const Vma* prev, const Vma* next, const M
   return AnonVmasCompatible(prev, next);
 }
 
+// mm/vma.c: dup_anon_vma().
 void Impl::DupAnon(Vma* dst, const Vma* src) {
   if (src != nullptr && src->anon.anon_vma != 0 && dst->anon.anon_vma == 0) dst->anon = src->anon;
 }
@@ -340,6 +341,7 @@ int Impl::GatherUnmap(AS& as, uint64_t start, uint64_t end, Vma* vma, Vma** firs
   return 0;
 }
 
+// mm/vma.c: vms_complete_munmap_vmas() for the gathered VMAs.
 void Impl::RemoveFrom(AS& as, Vma* v, uint64_t end) {
   if (v != nullptr && v->start < end && !as.pt_.empty()) {
     Vma* last = v;
@@ -372,6 +374,7 @@ int Impl::DoMunmap(AS& as, uint64_t start, uint64_t len) {
   return UnmapRange(as, start, end, vma);
 }
 
+// mm/mmap.c: SYSCALL_DEFINE2(munmap) -> do_vmi_munmap().
 Outcome AddressSpace::Unmap(uint64_t addr, uint64_t len) {
   const int err = Impl::DoMunmap(*this, addr, len);
   if (err == -EINVAL) return Impl::Result(err);
