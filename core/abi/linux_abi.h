@@ -147,6 +147,12 @@ struct ProcmapQuery {
 };
 static_assert(sizeof(ProcmapQuery) == 104);
 inline constexpr unsigned long kProcmapQueryIoctl = 0xc0686611UL;
+// PROCMAP_QUERY_VMA_*: the permission filters of query_flags and the bits of
+// the answer's vma_flags (SHARED is VM_MAYSHARE, the 's' of maps).
+inline constexpr uint64_t kProcmapQueryVmaReadable = 0x01;
+inline constexpr uint64_t kProcmapQueryVmaWritable = 0x02;
+inline constexpr uint64_t kProcmapQueryVmaExecutable = 0x04;
+inline constexpr uint64_t kProcmapQueryVmaShared = 0x08;
 inline constexpr uint64_t kProcmapQueryCoveringOrNext = 0x10;
 inline constexpr uint64_t kProcmapQueryFileBacked = 0x20;
 

@@ -324,14 +324,13 @@ namespace {
 
 // The fields of one PROCMAP_QUERY answer, as its maps line would show them.
 void QueryFields(const abi::ProcmapQuery& q, const char* name, size_t name_len, LineFields* f) {
-  constexpr uint64_t kQueryRead = 1, kQueryWrite = 2, kQueryExec = 4, kQueryShared = 8;
   f->start = q.vma_start;
   f->end = q.vma_end;
   f->flags = 0;
-  if (q.vma_flags & kQueryRead) f->flags |= kVmRead;
-  if (q.vma_flags & kQueryWrite) f->flags |= kVmWrite;
-  if (q.vma_flags & kQueryExec) f->flags |= kVmExec;
-  if (q.vma_flags & kQueryShared) f->flags |= kVmMayShare;
+  if (q.vma_flags & abi::kProcmapQueryVmaReadable) f->flags |= kVmRead;
+  if (q.vma_flags & abi::kProcmapQueryVmaWritable) f->flags |= kVmWrite;
+  if (q.vma_flags & abi::kProcmapQueryVmaExecutable) f->flags |= kVmExec;
+  if (q.vma_flags & abi::kProcmapQueryVmaShared) f->flags |= kVmMayShare;
   f->offset = q.vma_offset;
   f->dev_major = q.dev_major;
   f->dev_minor = q.dev_minor;
