@@ -6,7 +6,7 @@
 // sbrk's bookkeeping through glibc's own __curbrk) but issues the syscall
 // through RawSyscall6 inside an EventScope and applies the same call to the
 // model. They see only calls made through the exported symbols: glibc's
-// internal calls (malloc, pthread stacks, ld.so) bypass them (INTERCEPTION.md).
+// internal calls (malloc, pthread stacks, ld.so) bypass them (docs/interception.md).
 //
 // <sys/mman.h> and <unistd.h> are deliberately not included: with
 // _FILE_OFFSET_BITS=64 they rename mmap to mmap64, and we define both.
@@ -19,8 +19,12 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/address_space.h"
-#include "core/linux_abi.h"
+#include "core/abi/call.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
+#include "core/mm/apply.h"
+#include "core/mm/madvise.h"
+#include "core/mm/mmap.h"
 #include "preload/raw_syscall.h"
 #include "preload/shadow.h"
 #include "preload/trace_writer.h"
@@ -34,7 +38,7 @@ namespace {
 
 namespace a = abi;
 
-bool IsError(int64_t r) { return r < 0 && r >= -4095; }
+bool IsError(int64_t r) { return a::IsErrorReturn(r); }
 
 void* PtrResult(int64_t r) {
   if (IsError(r)) {
@@ -57,18 +61,6 @@ int IntResult(int64_t r) {
 FileDesc g_desc;
 char g_path[4096 + 16];
 
-// Statfs magic numbers (include/uapi/linux/magic.h).
-constexpr int64_t kExt4Magic = 0xEF53;
-constexpr int64_t kXfsMagic = 0x58465342;
-constexpr int64_t kBtrfsMagic = 0x9123683E;
-constexpr int64_t kTmpfsMagic = 0x01021994;
-constexpr int64_t kHugetlbfsMagic = 0x958458f6;
-constexpr uint64_t kFsIocGetflags = 0x80086601;  // _IOR('f', 1, long)
-constexpr int kFsAppendFl = 0x20;
-constexpr int kStNoexec = 8;
-constexpr int kFGetfl = 3;
-constexpr int kOPath = 010000000;
-
 // Fills *d from the fd: fstat, F_GETFL, statfs, the path /proc/self/fd
 // shows. False when the fd is not usable (the model then predicts EBADF).
 //
@@ -83,15 +75,15 @@ constexpr int kOPath = 010000000;
 bool DescribeFd(int fd, FileDesc* d) {
   struct stat st;
   if (fd < 0 || RawSyscall6(kSysFstat, U(fd), U(&st)) != 0) return false;
-  const int64_t fl = RawSyscall6(kSysFcntl, U(fd), U(kFGetfl));
-  if (fl < 0 || (fl & kOPath) != 0) return false;
+  const int64_t fl = RawSyscall6(kSysFcntl, U(fd), U(a::kFGetfl));
+  if (fl < 0 || (fl & a::kOPath) != 0) return false;
   *d = FileDesc{};
   d->inode = st.st_ino;
-  d->dev_major = static_cast<uint32_t>(((st.st_dev >> 8) & 0xfff) | ((st.st_dev >> 32) & ~0xfffu));
-  d->dev_minor = static_cast<uint32_t>((st.st_dev & 0xff) | ((st.st_dev >> 12) & ~0xffu));
-  const int acc = static_cast<int>(fl & 3);
-  d->readable = acc == 0 || acc == 2;
-  d->writable = acc == 1 || acc == 2;
+  d->dev_major = a::DevMajor(st.st_dev);
+  d->dev_minor = a::DevMinor(st.st_dev);
+  const int acc = static_cast<int>(fl & a::kOAccmode);
+  d->readable = acc == a::kORdonly || acc == a::kORdwr;
+  d->writable = acc == a::kOWronly || acc == a::kORdwr;
   uint64_t h = 0xcbf29ce484222325;
   const uint64_t parts[4] = {st.st_dev, st.st_ino, static_cast<uint64_t>(fd),
                              static_cast<uint64_t>(acc)};
@@ -109,18 +101,18 @@ bool DescribeFd(int fd, FileDesc* d) {
     struct statfs sf;
     if (RawSyscall6(kSysFstatfs, U(fd), U(&sf)) == 0) {
       const int64_t type = static_cast<int64_t>(sf.f_type);
-      if (type == kExt4Magic || type == kXfsMagic || type == kBtrfsMagic) {
+      if (type == a::kExt4SuperMagic || type == a::kXfsSuperMagic || type == a::kBtrfsSuperMagic) {
         d->kind = FileKind::kRegularThp;
-      } else if (type == kTmpfsMagic) {
+      } else if (type == a::kTmpfsMagic) {
         d->kind = FileKind::kShmem;
-      } else if (type == kHugetlbfsMagic) {
+      } else if (type == a::kHugetlbfsMagic) {
         d->kind = FileKind::kHugetlb;
       }
-      d->noexec_mount = (sf.f_flags & kStNoexec) != 0;
+      d->noexec_mount = (sf.f_flags & a::kStNoexec) != 0;
     }
     int attr = 0;
-    d->append =
-        RawSyscall6(kSysIoctl, U(fd), kFsIocGetflags, U(&attr)) == 0 && (attr & kFsAppendFl) != 0;
+    d->append = RawSyscall6(kSysIoctl, U(fd), a::kFsIocGetflags, U(&attr)) == 0 &&
+                (attr & a::kFsAppendFl) != 0;
   }
 
   // The path as maps prints it (d_path), " (deleted)" split off.
@@ -149,17 +141,21 @@ bool DescribeFd(int fd, FileDesc* d) {
   return true;
 }
 
-constexpr uint64_t kPageMask = 4095;
-
-uint64_t PageUp(uint64_t v) {
-  return v + kPageMask < v ? ~kPageMask : (v + kPageMask) & ~kPageMask;
-}
+// Saturating PageAlign(): the last page's start when v + 4095 wraps.
+uint64_t PageUp(uint64_t v) { return v + (kPageSize - 1) < v ? kPageMask : PageAlign(v); }
 
 // [addr, addr + len) rounded out to pages (saturating), for range checks.
 void SetPagesRange(EventScope& ev, uint64_t addr, uint64_t len) {
-  const uint64_t lo = addr & ~kPageMask;
-  const uint64_t hi = addr + len < addr ? ~kPageMask : PageUp(addr + len);
+  const uint64_t lo = PageDown(addr);
+  const uint64_t hi = addr + len < addr ? kPageMask : PageUp(addr + len);
   ev.SetRange(lo, hi);
+}
+
+// The model's side of an event: the same call, through core's one path
+// from raw arguments to the model.
+Outcome Apply(EventScope& ev, Call call, const uint64_t (&args)[6], const FileDesc* file = nullptr,
+              uint64_t kernel_addr = 0) {
+  return mm::ApplyCall(ev.model(), call, args, file, kernel_addr);
 }
 
 // Each Sys* function issues one syscall through RawSyscall6 inside an
@@ -169,25 +165,17 @@ void SetPagesRange(EventScope& ev, uint64_t addr, uint64_t len) {
 
 int64_t SysMmap(uint64_t addr, uint64_t len, int prot, int flags, int fd, uint64_t off) {
   EventScope ev(Call::kMmap, addr, len, U(prot), U(flags), U(fd), off);
-  if ((flags & (a::kMapFixed | a::kMapFixedNoreplace)) == a::kMapFixed) {
-    ev.LearnPages(addr, addr + len);  // what it replaces is unmapped
-  }
+  if (mm::MmapReplacesMappings(flags)) ev.LearnPages(addr, addr + len);
   const int64_t r = RawSyscall6(kSysMmap, addr, len, U(prot), U(flags), U(fd), off);
   if (ev.active()) {
     const bool anon = (flags & a::kMapAnonymous) != 0;
-    MapArgs m;
-    m.addr = addr;
-    m.len = len;
-    m.prot = prot;
-    m.flags = flags;
-    m.file = !anon && DescribeFd(fd, &g_desc) ? &g_desc : nullptr;
-    m.offset = off;
-    const bool fixed = (flags & (a::kMapFixed | a::kMapFixedNoreplace)) != 0;
-    const bool random = (flags & a::kMap32Bit) != 0 && !fixed;
-    if (random && !IsError(r)) m.kernel_addr = U(r);
+    const uint64_t args[6] = {addr, len, U(prot), U(flags), U(fd), off};
+    const FileDesc* file = !anon && DescribeFd(fd, &g_desc) ? &g_desc : nullptr;
+    const bool random = mm::MmapPlacementIsRandom(flags);
+    const uint64_t kernel_addr = random && !IsError(r) ? U(r) : 0;
     if (!IsError(r)) ev.LearnAnonAround(U(r), U(r) + PageUp(len), prot, anon);
-    TraceMapArgs(m);
-    const Outcome o = ev.model().Map(m);
+    TraceMapArgs(mm::MapArgsOf(args, file, kernel_addr));
+    const Outcome o = Apply(ev, Call::kMmap, args, file, kernel_addr);
     const int type = flags & a::kMapType;
     if (!IsError(r) && anon && (type == a::kMapShared || type == a::kMapSharedValidate)) {
       ev.LearnShmemInode(U(r));
@@ -203,7 +191,7 @@ int64_t SysMunmap(uint64_t addr, uint64_t len) {
   ev.LearnPages(addr, addr + len);
   const int64_t r = RawSyscall6(kSysMunmap, addr, len);
   if (ev.active()) {
-    const Outcome o = ev.model().Unmap(addr, len);
+    const Outcome o = Apply(ev, Call::kMunmap, {addr, len});
     SetPagesRange(ev, addr, len);
     ev.Finish(r, o);
   }
@@ -217,7 +205,7 @@ int64_t SysProtect(Call call, uint64_t addr, uint64_t len, int prot, int pkey) {
                         ? RawSyscall6(kSysMprotect, addr, len, U(prot))
                         : RawSyscall6(kSysPkeyMprotect, addr, len, U(prot), U(pkey));
   if (ev.active()) {
-    const Outcome o = ev.model().Protect(addr, len, prot, call == Call::kMprotect ? -1 : pkey);
+    const Outcome o = Apply(ev, call, {addr, len, U(prot), U(static_cast<int64_t>(pkey))});
     // PROT_GROWSDOWN/UP extend the range to the VMA's end: check it whole.
     if ((prot & (a::kProtGrowsdown | a::kProtGrowsup)) == 0) SetPagesRange(ev, addr, len);
     ev.Finish(r, o);
@@ -236,7 +224,7 @@ int64_t SysMremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, int fla
   }
   const int64_t r = RawSyscall6(kSysMremap, old_addr, old_len, new_len, U(flags), new_addr);
   if (ev.active()) {
-    const Outcome o = ev.model().Remap(old_addr, old_len, new_len, flags, new_addr);
+    const Outcome o = Apply(ev, Call::kMremap, {old_addr, old_len, new_len, U(flags), new_addr});
     // Two ranges (old and new): a range check covers one, so only an
     // in-place resize gets one; a move gets the full compare.
     if (!IsError(r) && U(r) == old_addr) {
@@ -247,28 +235,13 @@ int64_t SysMremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, int fla
   return r;
 }
 
-// Advice that zaps pages (and may free or reclaim page tables).
-bool ZapsPages(int advice) {
-  switch (advice) {
-    case 4:    // MADV_DONTNEED
-    case 8:    // MADV_FREE
-    case 9:    // MADV_REMOVE
-    case 24:   // MADV_DONTNEED_LOCKED
-    case 102:  // MADV_GUARD_INSTALL
-    case 103:  // MADV_GUARD_REMOVE
-      return true;
-    default:
-      return false;
-  }
-}
-
 int64_t SysMadvise(uint64_t addr, uint64_t len, int advice) {
   EventScope ev(Call::kMadvise, addr, len, U(advice));
   ev.LearnAnon(addr, addr + len);
-  if (ZapsPages(advice)) ev.LearnPages(addr, addr + len);
+  if (mm::AdviceZapsPages(advice)) ev.LearnPages(addr, addr + len);
   const int64_t r = RawSyscall6(kSysMadvise, addr, len, U(advice));
   if (ev.active()) {
-    const Outcome o = ev.model().Advise(addr, len, advice);
+    const Outcome o = Apply(ev, Call::kMadvise, {addr, len, U(advice)});
     SetPagesRange(ev, addr, len);
     ev.Finish(r, o);
   }
@@ -282,7 +255,7 @@ int64_t SysBrk(uint64_t addr) {
   if (addr != 0 && addr < before) ev.LearnPages(addr, before);  // shrinking
   const int64_t r = RawSyscall6(kSysBrk, addr);
   if (ev.active()) {
-    const Outcome o = ev.model().Brk(addr);
+    const Outcome o = Apply(ev, Call::kBrk, {addr});
     const uint64_t lo = before < U(r) ? before : U(r);
     const uint64_t hi = before < U(r) ? U(r) : before;
     SetPagesRange(ev, lo, hi - lo);
@@ -303,8 +276,7 @@ int64_t SysLock(Call call, uint64_t addr, uint64_t len, int flags) {
     r = RawSyscall6(kSysMlock2, addr, len, U(flags));
   }
   if (ev.active()) {
-    const Outcome o =
-        call == Call::kMunlock ? ev.model().Unlock(addr, len) : ev.model().Lock(addr, len, flags);
+    const Outcome o = Apply(ev, call, {addr, len, U(flags)});
     SetPagesRange(ev, addr, len);
     ev.Finish(r, o);
   }
@@ -314,14 +286,14 @@ int64_t SysLock(Call call, uint64_t addr, uint64_t len, int flags) {
 int64_t SysLockAll(int flags) {
   EventScope ev(Call::kMlockall, U(flags));
   const int64_t r = RawSyscall6(kSysMlockall, U(flags));
-  if (ev.active()) ev.Finish(r, ev.model().LockAll(flags));
+  if (ev.active()) ev.Finish(r, Apply(ev, Call::kMlockall, {U(flags)}));
   return r;
 }
 
 int64_t SysUnlockAll() {
   EventScope ev(Call::kMunlockall, 0);
   const int64_t r = RawSyscall6(kSysMunlockall);
-  if (ev.active()) ev.Finish(r, ev.model().UnlockAll());
+  if (ev.active()) ev.Finish(r, Apply(ev, Call::kMunlockall, {}));
   return r;
 }
 
@@ -330,7 +302,7 @@ int64_t SysSeal(uint64_t addr, uint64_t len, uint64_t flags) {
   ev.LearnAnon(addr, addr + len);
   const int64_t r = RawSyscall6(kSysMseal, addr, len, flags);
   if (ev.active()) {
-    const Outcome o = ev.model().Seal(addr, len, flags);
+    const Outcome o = Apply(ev, Call::kMseal, {addr, len, flags});
     SetPagesRange(ev, addr, len);
     ev.Finish(r, o);
   }

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "core/errno_name.h"
+#include "core/abi/errno_name.h"
 #include "preload/raw_syscall.h"
 
 namespace vmashadow::preload {

@@ -19,11 +19,11 @@
 #include <cstring>
 #include <new>
 
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
-#include "core/system_facts.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/arena.h"
+#include "core/procfs/maps_text.h"
+#include "core/procfs/system_facts.h"
 #include "preload/output.h"
 #include "preload/raw_syscall.h"
 #include "preload/sud.h"
@@ -374,7 +374,7 @@ void ApplyAnonFromSmaps(const char* smaps, size_t len) {
 bool NextLine(const char* text, size_t len, size_t* pos, const char** line, size_t* line_len);
 
 // ---------------------------------------------------------------------------
-// Page tables and mm counters (spec §7). The model allocates and frees
+// Page tables and mm counters (docs/page-tables.md). The model allocates and frees
 // tables by the kernel's rules; which pages are present it learns from
 // PAGEMAP_SCAN: everywhere at seeding and at each full check, and over the
 // range of a call that zaps or frees tables (munmap, MAP_FIXED, mremap, brk

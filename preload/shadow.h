@@ -21,13 +21,13 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/address_space.h"
-#include "core/trace_format.h"
+#include "core/mm/address_space.h"
+#include "core/trace/trace_format.h"
 
 namespace vmashadow::preload {
 
 // The calls we see, for the per-call counters: the trace format's numbering
-// (core/trace_format.h), so events are recorded as they are counted.
+// (core/trace/trace_format.h), so events are recorded as they are counted.
 using Call = TraceCall;
 
 class EventScope {

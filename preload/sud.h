@@ -5,7 +5,7 @@
 // handler (PR_SET_SYSCALL_USER_DISPATCH with our text as the allowed range
 // and a per-thread selector set to BLOCK). The handler runs mm calls through
 // the model (shadow.h's ModelledSyscall) and re-issues the rest unchanged,
-// except those that need care (INTERCEPTION.md): clone3 → ENOSYS so glibc
+// except those that need care (docs/interception.md): clone3 → ENOSYS so glibc
 // falls back to clone; clone with a new stack continues in an allowed stub
 // on the application's stack so the child can arm itself; fork and vfork run
 // in the handler (vfork without CLONE_VM, so the child owns its stack);

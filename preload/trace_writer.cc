@@ -1,5 +1,5 @@
 // trace_writer.cc — the preload's trace recorder (see trace_writer.h; the
-// format is core/trace_format.h).
+// format is core/trace/trace_format.h).
 //
 // State is plain static data, used under the model lock. Records go through
 // core's encoder into g_buf; the buffer is written when an event ends, at a
@@ -25,8 +25,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/kernel_profile.h"
-#include "core/trace_codec.h"
+#include "core/abi/kernel_profile.h"
+#include "core/trace/trace_codec.h"
 #include "preload/output.h"
 #include "preload/raw_syscall.h"
 #include "preload/sud.h"

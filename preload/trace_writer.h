@@ -1,5 +1,5 @@
 // trace_writer.h — the preload's trace recorder (`vmashadow run --trace`,
-// format in core/trace_format.h).
+// format in core/trace/trace_format.h).
 //
 // shadow.cc and hooks.cc call the Trace* functions below at the points where
 // the model changes or is checked: an event's start, its arguments (mmap's
@@ -8,7 +8,7 @@
 // and the image's end. Each is an inline test of one flag when tracing is off
 // (VMASHADOW_TRACE unset), so the hooks cost a branch.
 //
-// When on, records are encoded (core/trace_codec.h) into a static buffer and
+// When on, records are encoded (core/trace/trace_codec.h) into a static buffer and
 // written with one write(2) per event (writev for snapshots) to an O_APPEND
 // file: a process that dies leaves a trace that is valid up to its last
 // event. Everything runs under the model lock (or single-threaded at start-up
@@ -23,7 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/address_space.h"
+#include "core/mm/address_space.h"
 #include "preload/shadow.h"
 
 namespace vmashadow::preload {

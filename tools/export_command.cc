@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/abi/linux_abi.h"
 #include "tools/cli_flags.h"
 #include "tools/trace_cli.h"
 #include "tools/trace_commands.h"
@@ -43,7 +44,7 @@ std::string J(absl::string_view s) {
 }
 
 std::string Ret(int64_t v) {
-  if (v < 0 && v >= -4095) return absl::StrCat(v);
+  if (abi::IsErrorReturn(v)) return absl::StrCat(v);
   return absl::StrFormat("%#x", static_cast<uint64_t>(v));
 }
 

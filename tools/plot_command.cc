@@ -23,7 +23,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "core/maps_text.h"
+#include "core/procfs/maps_text.h"
 #include "tools/cli_flags.h"
 #include "tools/trace_analysis.h"
 #include "tools/trace_cli.h"

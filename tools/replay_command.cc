@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "core/maps_text.h"
+#include "core/procfs/maps_text.h"
 #include "tools/cli_flags.h"
 #include "tools/trace_cli.h"
 #include "tools/trace_commands.h"

@@ -18,6 +18,8 @@
 namespace vmashadow {
 namespace {
 
+constexpr int kRefusals = static_cast<int>(mm::MergeRefusal::kCount);
+
 constexpr CliFlag kReportFlags[] = {
     {"json", "json", ""},
     {"top", "top", "N"},
@@ -159,10 +161,11 @@ std::string TextReport(const TraceAnalysis& a, size_t top) {
 
   absl::StrAppendFormat(&o, "\nAdjacent VMAs that did not merge (final layout: %u pairs)\n",
                         a.unmerged.size());
-  for (int r = 0; r < static_cast<int>(MergeBlocker::kCount); ++r) {
+  for (int i = 0; i < kRefusals; ++i) {
+    const int r = (i + 1) % kRefusals;  // the refusals first, "mergeable now" last
     if (a.unmerged_by_reason[r] == 0) continue;
     absl::StrAppendFormat(&o, "  %5u  %s\n", a.unmerged_by_reason[r],
-                          MergeBlockerName(static_cast<MergeBlocker>(r)));
+                          mm::MergeRefusalName(static_cast<mm::MergeRefusal>(r)));
     int shown = 0;
     for (const MergePair& p : a.unmerged) {
       if (static_cast<int>(p.reason) != r || shown >= 2) continue;
@@ -263,10 +266,11 @@ std::string JsonReport(const TraceAnalysis& a, size_t top) {
   o += "],\"unmerged\":{\"pairs\":";
   absl::StrAppend(&o, a.unmerged.size(), ",\"by_reason\":{");
   bool first = true;
-  for (int r = 0; r < static_cast<int>(MergeBlocker::kCount); ++r) {
+  for (int i = 0; i < kRefusals; ++i) {
+    const int r = (i + 1) % kRefusals;
     if (a.unmerged_by_reason[r] == 0) continue;
     absl::StrAppendFormat(&o, "%s%s:%u", first ? "" : ",",
-                          J(MergeBlockerName(static_cast<MergeBlocker>(r))),
+                          J(mm::MergeRefusalName(static_cast<mm::MergeRefusal>(r))),
                           a.unmerged_by_reason[r]);
     first = false;
   }
@@ -276,8 +280,9 @@ std::string JsonReport(const TraceAnalysis& a, size_t top) {
     absl::StrAppendFormat(&o,
                           "%s{\"reason\":%s,\"detail\":%s,\"first\":[%u,%u],\"second\":[%u,%u],"
                           "\"first_line\":%s,\"second_line\":%s}",
-                          i ? "," : "", J(MergeBlockerName(p.reason)), J(p.detail), p.prev_start,
-                          p.prev_end, p.next_start, p.next_end, J(p.prev_line), J(p.next_line));
+                          i ? "," : "", J(mm::MergeRefusalName(p.reason)), J(p.detail),
+                          p.prev_start, p.prev_end, p.next_start, p.next_end, J(p.prev_line),
+                          J(p.next_line));
   }
   o += "]},";
   absl::StrAppendFormat(&o,

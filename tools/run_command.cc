@@ -98,32 +98,23 @@ void PrintErr(absl::string_view text) {
 // once (see ForwardSignal).
 volatile sig_atomic_t g_child_pid = 0;
 
-// SIGTERM/SIGHUP sent to the launcher go to the program too, once. A
-// terminal's hangup (SI_KERNEL) reaches the whole foreground process group,
-// the program included: not passed on. Otherwise the launcher cannot tell a
-// signal sent to it alone from one sent to its process group (which the
-// program got too), so the copy it passes on says where it comes from:
-// rt_sigqueueinfo with si_value = kForwardMagic << 32 | the sender's pid.
-// The preload (sud.cc, IsForwardedTwice) drops it when the program's handler
-// already had that signal from that sender; a copy still pending in the
-// program absorbs it (standard signals do not queue twice); a program that
-// dies of the first copy never sees it.
-constexpr uint64_t kForwardMagic = 0x766d73;  // "vms"
+// Signals sent to the launcher go to the program too, once. On a terminal
+// where the launcher is in the foreground, the program shares its process
+// group (job control and the terminal's SIGINT/SIGQUIT/SIGHUP reach both:
+// the launcher ignores SIGINT/SIGQUIT and does not pass on a hangup, SI_KERNEL).
+// Elsewhere (no terminal, a background job, a service manager, `timeout`)
+// the program gets a process group of its own, so a signal sent to the
+// launcher's group reaches the launcher alone, which passes on SIGTERM,
+// SIGHUP, SIGINT and SIGQUIT: the program sees each once either way. (On a
+// terminal a SIGTERM sent to the whole group still reaches both, and the
+// launcher's copy merges with the program's while that one is pending.)
+bool g_own_pgrp = false;
 
 void ForwardSignal(int sig, siginfo_t* si, void*) {
   const int saved_errno = errno;
   const pid_t child = static_cast<pid_t>(g_child_pid);
   const bool from_terminal = si != nullptr && si->si_code == SI_KERNEL;
-  if (child > 0 && !from_terminal) {
-    siginfo_t info = {};
-    info.si_signo = sig;
-    info.si_code = SI_QUEUE;
-    info.si_pid = getpid();
-    info.si_uid = getuid();
-    const uint64_t sender = si != nullptr ? static_cast<uint32_t>(si->si_pid) : 0;
-    info.si_value.sival_ptr = reinterpret_cast<void*>((kForwardMagic << 32) | sender);
-    if (syscall(SYS_rt_sigqueueinfo, child, sig, &info) != 0) kill(child, sig);
-  }
+  if (child > 0 && (!from_terminal || g_own_pgrp)) kill(child, sig);
   errno = saved_errno;
 }
 
@@ -134,17 +125,25 @@ struct SavedSignals {
   sigset_t mask;
 };
 
-constexpr int kForwarded[] = {SIGTERM, SIGHUP};
+constexpr int kForwarded[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
 
-// Ignores SIGINT/SIGQUIT (the terminal sends them to the whole process group,
-// so the program gets its own copy) and forwards SIGTERM/SIGHUP, which are
-// blocked until the child's pid is known (UnblockForwarded).
+// With the program in the launcher's process group (a terminal's
+// foreground), ignores SIGINT/SIGQUIT (the terminal sends them to the whole
+// group, so the program gets its own copy); otherwise forwards them too.
+// SIGTERM/SIGHUP are always forwarded. Forwarded signals are blocked until
+// the child's pid is known (UnblockForwarded).
 void InstallSignals(SavedSignals* saved) {
+  g_own_pgrp = !(isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp());
   struct sigaction ignore = {};
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
-  sigaction(SIGINT, &ignore, &saved->interrupt);
-  sigaction(SIGQUIT, &ignore, &saved->quit);
+  struct sigaction forward = {};
+  forward.sa_sigaction = ForwardSignal;
+  forward.sa_flags = SA_SIGINFO;
+  sigemptyset(&forward.sa_mask);
+  for (int sig : kForwarded) sigaddset(&forward.sa_mask, sig);
+  sigaction(SIGINT, g_own_pgrp ? &forward : &ignore, &saved->interrupt);
+  sigaction(SIGQUIT, g_own_pgrp ? &forward : &ignore, &saved->quit);
   // Our summary on a closed pipe must not kill us: the status is the program's.
   sigaction(SIGPIPE, &ignore, &saved->pipe);
 
@@ -153,11 +152,6 @@ void InstallSignals(SavedSignals* saved) {
   for (int sig : kForwarded) sigaddset(&block, sig);
   sigprocmask(SIG_BLOCK, &block, &saved->mask);
 
-  struct sigaction forward = {};
-  forward.sa_sigaction = ForwardSignal;
-  forward.sa_flags = SA_SIGINFO;
-  sigemptyset(&forward.sa_mask);
-  for (int sig : kForwarded) sigaddset(&forward.sa_mask, sig);
   sigaction(SIGTERM, &forward, &saved->term);
   sigaction(SIGHUP, &forward, &saved->hangup);
 }
@@ -411,6 +405,7 @@ absl::StatusOr<Started> StartProgram(const std::string& path, const std::vector<
   }
   if (pid == 0) {
     close(fds[0]);
+    if (g_own_pgrp) setpgid(0, 0);
     RestoreSignals(saved);
     char buf[32];
     snprintf(buf, sizeof(buf), "%d", static_cast<int>(getpid()));
@@ -421,6 +416,7 @@ absl::StatusOr<Started> StartProgram(const std::string& path, const std::vector<
     (void)unused;
     _exit(127);
   }
+  if (g_own_pgrp) setpgid(pid, pid);  // also here: no window before the child's own call
   g_child_pid = pid;
   UnblockForwarded();
   close(fds[1]);

@@ -14,8 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
+#include "core/abi/linux_abi.h"
+#include "core/procfs/maps_text.h"
 #include "tools/symbolizer.h"
 
 namespace vmashadow {
@@ -73,80 +73,39 @@ const char* VmaKindColor(VmaKind k) {
   return kColors[static_cast<int>(k)];
 }
 
-const char* MergeBlockerName(MergeBlocker b) {
-  static const char* const kNames[] = {
-      "special mapping",
-      "VM_SPECIAL flags (io/pfnmap/mixedmap/dontexpand)",
-      "different mempolicies",
-      "different vm_flags",
-      "different files (or file and anonymous)",
-      "different userfaultfd contexts",
-      "fork child (anon_vma chain from a fork)",
-      "different anon_vmas (both faulted before they met)",
-      "offsets not contiguous (pgoff)",
-      "mergeable now: no call touched the boundary since",
-  };
-  static_assert(sizeof(kNames) / sizeof(kNames[0]) == static_cast<size_t>(MergeBlocker::kCount));
-  return kNames[static_cast<int>(b)];
-}
-
-MergeBlocker WhyNotMerged(const AddressSpace& as, const Vma& prev, const Vma& next,
-                          std::string* detail) {
+mm::MergeRefusal WhyNotMerged(const AddressSpace& as, const Vma& prev, const Vma& next,
+                              std::string* detail) {
   detail->clear();
-  if (prev.special != SpecialKind::kNone || next.special != SpecialKind::kNone) {
-    return MergeBlocker::kSpecial;
-  }
-  if (((prev.flags | next.flags) & kVmSpecial) != 0) return MergeBlocker::kVmSpecial;
-  if (prev.policy_id != next.policy_id) return MergeBlocker::kPolicy;
-  // The flags merging ignores (Impl::IgnoredFlags in address_space.cc).
-  const uint64_t ignored =
-      uint64_t{kVmSoftdirty} | (as.profile().guard_sticky_flag ? uint64_t{kVmMaybeGuard} : 0);
-  const uint64_t diff = (prev.flags ^ next.flags) & ~ignored;
-  if (diff != 0) {
-    char a[256];
-    char b[256];
-    size_t na = RenderVmFlags(prev.flags & diff, a, sizeof(a));
-    size_t nb = RenderVmFlags(next.flags & diff, b, sizeof(b));
-    na = na < sizeof(a) ? na : 0;
-    nb = nb < sizeof(b) ? nb : 0;
-    while (na > 0 && a[na - 1] == ' ') --na;
-    while (nb > 0 && b[nb - 1] == ' ') --nb;
-    *detail = absl::StrCat("first has [", absl::string_view(a, na), "], second has [",
-                           absl::string_view(b, nb), "]");
-    return MergeBlocker::kFlags;
-  }
-  if (prev.file != next.file) {
-    *detail = prev.file == nullptr || next.file == nullptr ? "file and anonymous" : "two files";
-    return MergeBlocker::kFile;
-  }
-  if (prev.uffd_id != next.uffd_id) return MergeBlocker::kUffd;
-  // is_mergeable_anon_vma(prev, next's anon_vma) (Impl::IsMergeableAnon).
-  const uint64_t pa = prev.anon.anon_vma;
-  const uint64_t na = next.anon.anon_vma;
-  bool anon_ok;
-  if (as.profile().anon_vma_615_rule) {
-    if (pa == 0 && na != 0) {
-      anon_ok = !next.anon.fork_child;
-    } else if (pa != 0 && na == 0) {
-      anon_ok = !prev.anon.fork_child;
-    } else {
-      anon_ok = pa == na;
+  uint64_t diff = 0;
+  const mm::MergeRefusal why = mm::WhyNotMergeable(as.profile(), prev, next, &diff);
+  switch (why) {
+    case mm::MergeRefusal::kFlags: {
+      char a[256];
+      char b[256];
+      size_t na = RenderVmFlags(prev.flags & diff, a, sizeof(a));
+      size_t nb = RenderVmFlags(next.flags & diff, b, sizeof(b));
+      na = na < sizeof(a) ? na : 0;
+      nb = nb < sizeof(b) ? nb : 0;
+      while (na > 0 && a[na - 1] == ' ') --na;
+      while (nb > 0 && b[nb - 1] == ' ') --nb;
+      *detail = absl::StrCat("first has [", absl::string_view(a, na), "], second has [",
+                             absl::string_view(b, nb), "]");
+      break;
     }
-  } else {
-    anon_ok = ((pa == 0 || na == 0) && pa != 0 && !prev.anon.fork_child) || pa == na;
+    case mm::MergeRefusal::kFile:
+      *detail = prev.file == nullptr || next.file == nullptr ? "file and anonymous" : "two files";
+      break;
+    case mm::MergeRefusal::kAnonVma:
+      *detail = absl::StrFormat("anon_vma %u and %u", prev.anon.anon_vma, next.anon.anon_vma);
+      break;
+    case mm::MergeRefusal::kPgoff:
+      *detail =
+          absl::StrFormat("pgoff %#x + %u pages != %#x", prev.pgoff, prev.pages(), next.pgoff);
+      break;
+    default:
+      break;
   }
-  if (!anon_ok) {
-    if ((pa != 0 && prev.anon.fork_child) || (na != 0 && next.anon.fork_child)) {
-      return MergeBlocker::kForkChild;
-    }
-    *detail = absl::StrFormat("anon_vma %u and %u", pa, na);
-    return MergeBlocker::kAnonVma;
-  }
-  if (prev.pgoff + prev.pages() != next.pgoff) {
-    *detail = absl::StrFormat("pgoff %#x + %u pages != %#x", prev.pgoff, prev.pages(), next.pgoff);
-    return MergeBlocker::kPgoff;
-  }
-  return MergeBlocker::kNone;
+  return why;
 }
 
 void Histogram::Add(uint64_t v) {
@@ -355,7 +314,7 @@ absl::StatusOr<TraceAnalysis> AnalyzeTrace(const std::string& path, const Replay
       a.peak_event = idx;
       a.peak_time_ns = t;
     }
-    const bool ok = e.kernel_ret >= 0 || e.kernel_ret < -4095;
+    const bool ok = !abi::IsErrorReturn(e.kernel_ret);
     const uint64_t* x = e.args;
     uint64_t mapped = 0;
     uint64_t unmapped = 0;

@@ -16,8 +16,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/address_space.h"
-#include "core/trace_format.h"
+#include "core/mm/address_space.h"
+#include "core/mm/vma.h"
+#include "core/trace/trace_format.h"
 #include "tools/trace_replay.h"
 
 namespace vmashadow {
@@ -42,24 +43,11 @@ const char* VmaKindName(VmaKind k);
 // The kind's colour in plots ("#rrggbb").
 const char* VmaKindColor(VmaKind k);
 
-// Why two adjacent VMAs (prev.end == next.start) are separate, in the order
-// the kernel tests (is_mergeable_vma, is_mergeable_anon_vma, pgoff).
-enum class MergeBlocker : uint8_t {
-  kSpecial,    // a special mapping ([vdso], [vvar], ...)
-  kVmSpecial,  // VM_IO/VM_PFNMAP/VM_MIXEDMAP/VM_DONTEXPAND
-  kPolicy,     // different mempolicies
-  kFlags,      // different vm_flags (permissions, VM_ACCOUNT, locking, ...)
-  kFile,       // different files, or file against anonymous
-  kUffd,       // different userfaultfd contexts
-  kForkChild,  // anon_vma chains from a fork
-  kAnonVma,    // both faulted before they met: two anon_vmas
-  kPgoff,      // offsets not contiguous (a file, or anonymous memory mremap moved)
-  kNone,       // mergeable by the rules: no call touched the boundary since
-  kCount,
-};
-MergeBlocker WhyNotMerged(const AddressSpace& as, const Vma& prev, const Vma& next,
-                          std::string* detail);
-const char* MergeBlockerName(MergeBlocker b);
+// Why two adjacent VMAs (prev.end == next.start) are separate: core's
+// mm::WhyNotMergeable(), with the facts behind it in words (*detail: the
+// differing flags, the two anon_vmas, the offsets; empty when none).
+mm::MergeRefusal WhyNotMerged(const AddressSpace& as, const Vma& prev, const Vma& next,
+                              std::string* detail);
 
 // Log2 histogram buckets: bucket i counts values in [2^i, 2^(i+1)) (i = 0
 // also holds 0).
@@ -84,7 +72,7 @@ struct CallSite {
 };
 
 struct MergePair {
-  MergeBlocker reason;
+  mm::MergeRefusal reason;
   std::string detail;
   uint64_t prev_start, prev_end, next_start, next_end;
   std::string prev_line, next_line;  // maps lines
@@ -133,7 +121,7 @@ struct TraceAnalysis {
 
   // Final layout.
   std::vector<MergePair> unmerged;
-  uint64_t unmerged_by_reason[static_cast<int>(MergeBlocker::kCount)] = {};
+  uint64_t unmerged_by_reason[static_cast<int>(mm::MergeRefusal::kCount)] = {};
   Histogram gaps;  // free gaps between VMAs (bytes)
   uint64_t gap_count = 0;
   uint64_t largest_gap = 0, largest_gap_start = 0;

@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/kernel_profile.h"
+#include "core/abi/kernel_profile.h"
 
 ABSL_FLAG(std::string, kernel_profile, "",
           "replay with this kernel profile (6.12, 6.15, 6.17, 6.18, 6.18-fc) instead of the one "

@@ -1,6 +1,6 @@
 // trace_replay.cc — the replay engine (see trace_replay.h). Each record is
-// applied as the preload applied it: the mapping from a recorded call to a
-// model call mirrors preload/hooks.cc, and seeding mirrors shadow.cc's
+// applied as the preload applied it: a recorded call goes to the model
+// through core's mm::ApplyCall(), as the preload's did, and seeding mirrors shadow.cc's
 // Seed() (SeedFromMaps, then the recorded LearnFaulted facts, then brk, the
 // stack start and an mlockall(MCL_FUTURE) in force).
 #include "tools/trace_replay.h"
@@ -19,8 +19,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
+#include "core/abi/call.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/apply.h"
+#include "core/procfs/maps_text.h"
 
 namespace vmashadow {
 namespace {
@@ -31,7 +33,7 @@ constexpr int kMaxParentDepth = 64;
 std::string Str(TraceBytes b) { return std::string(b.data, b.len); }
 
 std::string RetText(int64_t v) {
-  if (v < 0 && v >= -4095) return absl::StrCat(v);
+  if (abi::IsErrorReturn(v)) return absl::StrCat(v);
   return absl::StrFormat("%#x", static_cast<uint64_t>(v));
 }
 
@@ -159,11 +161,11 @@ absl::Status Replayer::OpenInto(const std::string& path, int depth) {
       return absl::InvalidArgumentError(absl::StrCat("unknown kernel profile '", name, "'"));
     }
     const uint64_t arena = h.arena_size != 0 ? h.arena_size : kDefaultArena;
-    if (arena > (uint64_t{1} << 36) || arena % 4096 != 0) {
+    if (arena > (uint64_t{1} << 36) || arena % kPageSize != 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": implausible arena size ", arena, " in the trace header"));
     }
-    arena_memory_ = aligned_alloc(4096, arena);
+    arena_memory_ = aligned_alloc(kPageSize, arena);
     if (arena_memory_ == nullptr) return absl::ResourceExhaustedError("cannot allocate the arena");
     arena_ = std::make_unique<Arena>(arena_memory_, arena);
     model_ = std::make_unique<AddressSpace>(arena_.get(), *profile_, h.params);
@@ -212,10 +214,10 @@ absl::Status Replayer::ReplayParentPrefix(const std::string& child_path, const T
       return absl::InvalidArgumentError(absl::StrCat("unknown kernel profile '", name, "'"));
     }
     const uint64_t arena = ph.arena_size != 0 ? ph.arena_size : kDefaultArena;
-    if (arena > (uint64_t{1} << 36) || arena % 4096 != 0) {
+    if (arena > (uint64_t{1} << 36) || arena % kPageSize != 0) {
       return absl::InvalidArgumentError(absl::StrCat(parent, ": implausible arena size"));
     }
-    arena_memory_ = aligned_alloc(4096, arena);
+    arena_memory_ = aligned_alloc(kPageSize, arena);
     if (arena_memory_ == nullptr) return absl::ResourceExhaustedError("cannot allocate the arena");
     arena_ = std::make_unique<Arena>(arena_memory_, arena);
     model_ = std::make_unique<AddressSpace>(arena_.get(), *profile_, ph.params);
@@ -372,80 +374,33 @@ void Replayer::ApplyEvent(const TraceEvent& e, bool verify, ReplayStep* step, Re
   AddressSpace& m = *model_;
   ++event_index_;
   Outcome o;
-  const uint64_t* a = e.args;
   const bool unmodelled = (e.flags & kEventUnmodelled) != 0;
   if (unmodelled) {
     o.ret = e.kernel_ret;
   } else {
-    switch (e.call) {
-      case TraceCall::kMmap: {
-        MapArgs args;
-        args.addr = a[0];
-        args.len = a[1];
-        args.prot = static_cast<int>(a[2]);
-        args.flags = static_cast<int>(a[3]);
-        args.offset = a[5];
-        FileDesc d;
-        std::string path;
-        if (e.flags & kEventHasFile) {
-          d.id = e.file.id;
-          d.inode = e.file.inode;
-          d.dev_major = e.file.dev_major;
-          d.dev_minor = e.file.dev_minor;
-          d.kind = e.file.kind;
-          d.deleted = (e.file.bits & kFileDeleted) != 0;
-          d.has_close = (e.file.bits & kFileHasClose) != 0;
-          d.readable = (e.file.bits & kFileReadable) != 0;
-          d.writable = (e.file.bits & kFileWritable) != 0;
-          d.append = (e.file.bits & kFileAppend) != 0;
-          d.noexec_mount = (e.file.bits & kFileNoexecMount) != 0;
-          path = Str(e.file.path);
-          d.path = path.c_str();
-          args.file = &d;
-        }
-        if (e.flags & kEventHasKernelAddr) args.kernel_addr = e.kernel_addr;
-        o = m.Map(args);
-        break;
-      }
-      case TraceCall::kMunmap:
-        o = m.Unmap(a[0], a[1]);
-        break;
-      case TraceCall::kMprotect:
-        o = m.Protect(a[0], a[1], static_cast<int>(a[2]), -1);
-        break;
-      case TraceCall::kPkeyMprotect:
-        o = m.Protect(a[0], a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
-        break;
-      case TraceCall::kMremap:
-        o = m.Remap(a[0], a[1], a[2], static_cast<int>(a[3]), a[4]);
-        break;
-      case TraceCall::kMadvise:
-        o = m.Advise(a[0], a[1], static_cast<int>(a[2]));
-        break;
-      case TraceCall::kBrk:
-        o = m.Brk(a[0]);
-        break;
-      case TraceCall::kMlock:
-        o = m.Lock(a[0], a[1], 0);
-        break;
-      case TraceCall::kMlock2:
-        o = m.Lock(a[0], a[1], static_cast<int>(a[2]));
-        break;
-      case TraceCall::kMunlock:
-        o = m.Unlock(a[0], a[1]);
-        break;
-      case TraceCall::kMlockall:
-        o = m.LockAll(static_cast<int>(a[0]));
-        break;
-      case TraceCall::kMunlockall:
-        o = m.UnlockAll();
-        break;
-      case TraceCall::kMseal:
-        o = m.Seal(a[0], a[1], a[2]);
-        break;
-      default:
-        o.ret = e.kernel_ret;  // process_madvise, shmat, ...: always unmodelled
-        break;
+    FileDesc d;
+    std::string path;
+    if (e.flags & kEventHasFile) {
+      d.id = e.file.id;
+      d.inode = e.file.inode;
+      d.dev_major = e.file.dev_major;
+      d.dev_minor = e.file.dev_minor;
+      d.kind = e.file.kind;
+      d.deleted = (e.file.bits & kFileDeleted) != 0;
+      d.has_close = (e.file.bits & kFileHasClose) != 0;
+      d.readable = (e.file.bits & kFileReadable) != 0;
+      d.writable = (e.file.bits & kFileWritable) != 0;
+      d.append = (e.file.bits & kFileAppend) != 0;
+      d.noexec_mount = (e.file.bits & kFileNoexecMount) != 0;
+      path = Str(e.file.path);
+      d.path = path.c_str();
+    }
+    if (CallIsModelled(e.call)) {
+      // The preload's model call for this event, through the same path.
+      o = mm::ApplyCall(m, e.call, e.args, (e.flags & kEventHasFile) ? &d : nullptr,
+                        (e.flags & kEventHasKernelAddr) ? e.kernel_addr : 0);
+    } else {
+      o.ret = e.kernel_ret;  // process_madvise, shmat, ...: always unmodelled
     }
     if (e.flags & kEventHasShmem) {
       (void)m.SetShmemInode(e.shmem.addr, e.shmem.inode, e.shmem.dev_major, e.shmem.dev_minor);

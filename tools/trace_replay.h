@@ -1,4 +1,4 @@
-// trace_replay.h — feeds a trace (core/trace_format.h) into a fresh model,
+// trace_replay.h — feeds a trace (core/trace/trace_format.h) into a fresh model,
 // exactly as the preload fed its own: the same seeds, learnt facts, calls
 // and reconciliations in the same order, so the replayed model is the
 // preload's, record for record. While doing so it re-checks what the trace
@@ -22,11 +22,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/address_space.h"
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/trace_codec.h"
-#include "core/trace_format.h"
+#include "core/abi/kernel_profile.h"
+#include "core/mm/address_space.h"
+#include "core/mm/arena.h"
+#include "core/trace/trace_codec.h"
+#include "core/trace/trace_format.h"
 
 namespace vmashadow {
 

@@ -19,12 +19,12 @@
 
 #include <benchmark/benchmark.h>
 
-#include "core/address_space.h"
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
-#include "core/vma.h"
-#include "core/vma_tree.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
+#include "core/mm/arena.h"
+#include "core/mm/mm_types.h"
+#include "core/mm/vma_tree.h"
 
 namespace vmashadow {
 namespace {

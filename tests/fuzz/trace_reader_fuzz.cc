@@ -1,5 +1,5 @@
 // trace_reader_fuzz.cc — fuzz target for the trace decoder
-// (core/trace_codec.h): any bytes must decode to records or to an error
+// (core/trace/trace_codec.h): any bytes must decode to records or to an error
 // naming an offset inside the input, never a crash, an out-of-bounds read
 // or a hang.
 //
@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "core/trace_codec.h"
+#include "core/trace/trace_codec.h"
 
 namespace {
 

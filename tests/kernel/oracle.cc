@@ -24,8 +24,8 @@
 #include <cstring>
 #include <new>
 
-#include "core/linux_abi.h"
-#include "core/system_facts.h"
+#include "core/abi/linux_abi.h"
+#include "core/procfs/system_facts.h"
 
 namespace vmashadow::oracle {
 namespace {

@@ -29,11 +29,11 @@
 #include <cstdint>
 #include <initializer_list>
 
-#include "core/address_space.h"
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/maps_text.h"
-#include "core/vma.h"
+#include "core/abi/kernel_profile.h"
+#include "core/mm/address_space.h"
+#include "core/mm/arena.h"
+#include "core/mm/mm_types.h"
+#include "core/procfs/maps_text.h"
 
 namespace vmashadow::oracle {
 
@@ -190,7 +190,7 @@ class Harness {
   static void PrepareProcess(size_t stack_bytes);
 
   // Reads MmParams from the running system: sysctls, rlimits, capabilities,
-  // /proc/self/stat, and mmap_base inferred from maps text (spec §4.2).
+  // /proc/self/stat, and mmap_base inferred from maps text (docs/placement.md#inferring-mmap_base).
   static int ReadMmParams(const char* maps, size_t maps_len, MmParams* out);
   // Seeds the model from /proc/self: every VMA with maps name, smaps VmFlags,
   // and anon state (a fresh anon_vma for each VMA with anonymous pages,

@@ -43,11 +43,11 @@
 #include <cstdint>
 #include <new>
 
-#include "core/address_space.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
-#include "core/vma.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
+#include "core/mm/mm_types.h"
+#include "core/procfs/maps_text.h"
 #include "tests/kernel/oracle.h"
 
 namespace vmashadow::oracle {

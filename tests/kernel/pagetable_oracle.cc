@@ -36,9 +36,9 @@
 #include <cstdint>
 #include <new>
 
-#include "core/address_space.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
 #include "tests/kernel/oracle.h"
 
 namespace vmashadow::oracle {
@@ -219,7 +219,7 @@ void Script::Brk(uint64_t target, int64_t delta, const char* what) {
 
 // ---------------------------------------------------------------------------
 // The scenarios. Deltas are the kernel's VmPTE change in kB: 4 per PTE, PMD
-// or PUD table (spec §7, probes t9 and pt1).
+// or PUD table (docs/page-tables.md, probes t9 and pt1).
 
 void Script::Boundaries() {
   // Four pages across a 2 MiB boundary in a fresh 512 GiB region: a PUD, a

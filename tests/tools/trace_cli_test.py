@@ -65,7 +65,7 @@ def replay_ok(trace, min_events=1, whole=True):
     return events
 
 
-# --- the trace format, for planting faults (core/trace_format.h) ---
+# --- the trace format, for planting faults (core/trace/trace_format.h) ---
 
 CRC_TABLE = []
 for i in range(256):

@@ -3,15 +3,18 @@
 // page from a base: '.' unmapped, equal letters one VMA (the kernel's
 // tools/testing/vma style). The spec scenarios S1–S35 are in
 // scenario_test.cc; random comparisons in differential_test.cc.
-#include "core/address_space.h"
+#include "core/mm/address_space.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/apply.h"
+#include "core/mm/madvise.h"
+#include "core/mm/vma.h"
 
 namespace vmashadow {
 namespace {
@@ -242,6 +245,114 @@ TEST(AddressSpace, ForkChildStopsMerging) {
   m.as().ForkChild();
   ASSERT_GT(m.Fixed(1, 1, kRw), 0);
   EXPECT_EQ(m.Draw(2), "AB");
+}
+
+// mm::WhyNotMergeable() explains the pairs the merge paths left apart, with
+// the same rule they decided by.
+TEST(AddressSpace, WhyNotMergeableNamesTheRuleThatKeptNeighboursApart) {
+  Model m;
+  const KernelProfile& prof = m.as().profile();
+  auto why = [&](uint64_t page, uint64_t* diff = nullptr) {
+    const Vma* a = m.as().FindVma(Model::P(page));
+    EXPECT_TRUE(a != nullptr && a->next != nullptr && a->end == a->next->start);
+    return mm::WhyNotMergeable(prof, *a, *a->next, diff);
+  };
+  // Permissions: the differing bit is reported.
+  ASSERT_GT(m.Fixed(0, 1, kRw), 0);
+  ASSERT_GT(m.Fixed(1, 1, kProtRead), 0);
+  EXPECT_EQ(m.Draw(2), "AB");
+  uint64_t diff = 0;
+  EXPECT_EQ(why(0, &diff), mm::MergeRefusal::kFlags);
+  EXPECT_EQ(diff, uint64_t{kVmWrite | kVmAccount});
+  // Two faulted neighbours: two anon_vmas.
+  ASSERT_GT(m.Fixed(4, 1, kRw), 0);
+  ASSERT_EQ(m.Check(m.as().Touch(Model::P(4), true)), 0);
+  ASSERT_GT(m.Fixed(6, 1, kRw), 0);
+  ASSERT_EQ(m.Check(m.as().Touch(Model::P(6), true)), 0);
+  ASSERT_GT(m.Fixed(5, 1, kRw), 0);  // merges left only
+  EXPECT_EQ(m.Draw(7).substr(4), "CCD");
+  EXPECT_EQ(why(5), mm::MergeRefusal::kAnonVma);
+  // Two whole VMAs of one file whose vm_ops has close(): joining them would
+  // remove one, which the kernel refuses.
+  FileDesc fd;
+  fd.id = 7;
+  fd.inode = 12;
+  fd.has_close = true;
+  fd.path = "/dev/some_driver";
+  for (uint64_t page : {20, 21}) {
+    VmaSeed seed;
+    seed.start = Model::P(page);
+    seed.end = Model::P(page + 1);
+    seed.pgoff = page;
+    seed.flags = kVmRead | kVmMayRead | kVmShared | kVmMayShare;
+    seed.file = &fd;
+    ASSERT_EQ(m.as().SeedVma(seed), 0);
+  }
+  EXPECT_EQ(why(20), mm::MergeRefusal::kVmOpsClose);
+  // Fork child against an unfaulted neighbour.
+  Model f;
+  ASSERT_GT(f.Fixed(0, 1, kRw), 0);
+  ASSERT_EQ(f.Check(f.as().Touch(Model::P(0), true)), 0);
+  f.as().ForkChild();
+  ASSERT_GT(f.Fixed(1, 1, kRw), 0);
+  const Vma* a = f.as().FindVma(Model::P(0));
+  EXPECT_EQ(mm::WhyNotMergeable(f.as().profile(), *a, *a->next), mm::MergeRefusal::kForkChild);
+  EXPECT_STREQ(mm::MergeRefusalName(mm::MergeRefusal::kForkChild),
+               "fork child (anon_vma chain from a fork)");
+}
+
+// mm::ApplyCall() is the one mapping from raw syscall arguments to model
+// calls (the preload's and replay's): each call's argument conventions.
+TEST(AddressSpace, ApplyCallMapsRawArgumentsAsTheKernelEntryPointsDo) {
+  Model m;
+  AddressSpace& as = m.as();
+  auto apply = [&](Call call, std::vector<uint64_t> v) {
+    uint64_t args[6] = {};
+    for (size_t i = 0; i < v.size(); ++i) args[i] = v[i];
+    return m.Check(mm::ApplyCall(as, call, args, nullptr, 0));
+  };
+  const uint64_t flags = static_cast<uint64_t>(kAnon | kMapFixedNoreplace);
+  // mmap(addr, len, prot, flags, fd, off); fd -1 is not looked at for
+  // anonymous memory, and without a FileDesc a file mapping is EBADF.
+  EXPECT_EQ(apply(Call::kMmap, {Model::P(0), 4 * kPageSize, kRw, flags, ~uint64_t{0}, 0}),
+            static_cast<int64_t>(Model::P(0)));
+  EXPECT_EQ(apply(Call::kMmap, {Model::P(8), kPageSize, kRw, kMapPrivate, 3, 0}), -EBADF);
+  // mprotect ignores a fourth argument (pkey -1); pkey_mprotect takes it.
+  EXPECT_EQ(apply(Call::kMprotect, {Model::P(1), kPageSize, kProtRead, 5}), 0);
+  EXPECT_EQ(apply(Call::kPkeyMprotect, {Model::P(1), kPageSize, kProtRead, 5}), -EINVAL);
+  EXPECT_EQ(m.Draw(4), "ABCC");
+  // mlock ignores flags (mlock2 does not), munlock undoes it.
+  EXPECT_EQ(apply(Call::kMlock2, {Model::P(2), kPageSize, 0x10}), -EINVAL);
+  EXPECT_EQ(apply(Call::kMlock, {Model::P(2), kPageSize, 0x10}), 0);
+  EXPECT_EQ(m.Draw(4), "ABCD");
+  EXPECT_EQ(apply(Call::kMunlock, {Model::P(2), kPageSize}), 0);
+  EXPECT_EQ(m.Draw(4), "ABCC");
+  // madvise, mremap, mseal, munmap.
+  EXPECT_EQ(apply(Call::kMadvise, {Model::P(3), kPageSize, kMadvDontfork}), 0);
+  EXPECT_EQ(m.Draw(4), "ABCD");
+  EXPECT_EQ(apply(Call::kMremap,
+                  {Model::P(3), kPageSize, kPageSize, kMremapMaymove | kMremapFixed, Model::P(6)}),
+            static_cast<int64_t>(Model::P(6)));
+  EXPECT_EQ(apply(Call::kMseal, {Model::P(0), kPageSize, 1}), -EINVAL);
+  EXPECT_EQ(apply(Call::kMunmap, {Model::P(0), 3 * kPageSize}), 0);
+  EXPECT_EQ(m.Draw(8), "......A.");
+  // The calls the model does not replay leave it alone.
+  EXPECT_FALSE(CallIsModelled(Call::kShmat));
+  EXPECT_EQ(apply(Call::kShmat, {1, 0, 0}), -ENOSYS);
+  EXPECT_EQ(m.Draw(8), "......A.");
+}
+
+// The madvise matrix (core/mm/madvise.h): the advice whose page-table effect
+// the preload learns pages for. MADV_FREE keeps the entries.
+TEST(AddressSpace, AdviceZapsPagesFollowsTheModel) {
+  for (int advice :
+       {kMadvDontneed, kMadvDontneedLocked, kMadvRemove, kMadvGuardInstall, kMadvGuardRemove}) {
+    EXPECT_TRUE(mm::AdviceZapsPages(advice)) << advice;
+  }
+  for (int advice : {kMadvFree, kMadvNormal, kMadvWillneed, kMadvCold, kMadvPageout,
+                     kMadvPopulateWrite, kMadvDontfork, kMadvHugepage}) {
+    EXPECT_FALSE(mm::AdviceZapsPages(advice)) << advice;
+  }
 }
 
 TEST(AddressSpace, ReadFaultCreatesNoAnonVma) {

@@ -1,4 +1,4 @@
-// arena_test.cc — tests of Arena (core/arena.h): alignment, size classes,
+// arena_test.cc — tests of Arena (core/mm/arena.h): alignment, size classes,
 // reuse through the free lists, exhaustion, the byte counters, and a random
 // allocate/free workload checked against a map of live blocks (no overlap,
 // contents intact, everything inside the buffer).
@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/arena.h"
+#include "core/mm/arena.h"
 
 namespace vmashadow {
 namespace {

@@ -4,8 +4,8 @@
 // The reference knows nothing about merging or splitting. It keeps one record
 // per 4 KiB page of a 4096-page window (mapped?, the full vm_flags word
 // including VM_ACCOUNT, the backing object and the page's offset in it) and
-// applies each call page by page with the simple rules of KERNEL_VMA_SPEC.md
-// §2.1, §2.4, §2.5 and §3 (errno order, "not rolled back" prefixes, holes
+// applies each call page by page with the simple rules of docs/merge-split.md
+// docs/merge-split.md and docs/errno-order.md (errno order, "not rolled back" prefixes, holes
 // skipped by madvise, mseal's all-or-nothing check). After every call:
 //   * the return value (address, 0 or -errno) must be the reference's;
 //   * every page of the window must match the model (the VMA that contains
@@ -23,16 +23,17 @@
 //   * merges at the two edges of the call's range, where the kernel tries
 //     them whatever happened before: a new mapping's edges, and the edges of
 //     a flag change whose edge page did change and sat on the old VMA's own
-//     boundary. There the edge must be merged iff the §2.3 anon_vma rule of
-//     the profile allows it (pages, flags and pgoff must continue too).
-//     munmap and failed calls leave pairs the kernel never re-merges, so the
-//     interior of ranges and other pairs are not checked.
+//     boundary. There the edge must be merged iff the anon_vma rule (docs/merge-split.md#anon_vma)
+//     of the profile allows it (pages, flags and pgoff must continue too). munmap and failed calls
+//     leave pairs the kernel never re-merges, so the interior of ranges and other pairs are not
+//     checked.
 // Where the kernel decides by VMA rather than by page, the reference takes the
 // model's VMAs *before* the call as input: whether a private anonymous VMA has
-// an anon_vma (mprotect dropping VM_ACCOUNT on RW -> R, §2.4; the pgoff a
-// moved block gets, §2.5), and for mremap the extent of the VMA at addr
-// (EFAULT past its end, growth in place only at its end, the 6.17 multi-VMA
-// path). The edge checks read the anon states before the call the same way.
+// an anon_vma (mprotect dropping VM_ACCOUNT on RW -> R,
+// docs/merge-split.md#mprotect-and-vm_account; the pgoff a moved block gets,
+// docs/merge-split.md#per-call-rules), and for mremap the extent of the VMA at addr (EFAULT past
+// its end, growth in place only at its end, the 6.17 multi-VMA path). The edge checks read the anon
+// states before the call the same way.
 //
 // Calls: mmap (MAP_FIXED / MAP_FIXED_NOREPLACE; private, shared and droppable
 // anonymous memory, six files: shared, read-only, noexec, write-only,
@@ -64,11 +65,11 @@
 #include <string>
 #include <vector>
 
-#include "core/address_space.h"
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
-#include "core/vma.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
+#include "core/mm/arena.h"
+#include "core/mm/mm_types.h"
 
 namespace vmashadow {
 namespace {
@@ -464,7 +465,8 @@ uint64_t ProtToVm(int prot) {
   return f;
 }
 
-// mmap with MAP_FIXED or MAP_FIXED_NOREPLACE (spec §2.1, §3.3).
+// mmap with MAP_FIXED or MAP_FIXED_NOREPLACE (docs/merge-split.md#what-a-vma-carries,
+// docs/errno-order.md#mmap).
 int64_t Reference::Map(const Op& op) {
   const int flags = op.flags | (op.fd == 0 ? kMapAnonymous : 0);
   const FileDesc* file = FileFor(op.fd);
@@ -541,7 +543,7 @@ int64_t Reference::Map(const Op& op) {
   return static_cast<int64_t>(op.addr);
 }
 
-// munmap (spec §3.2): all or nothing page-wise (splits may stay behind).
+// munmap (docs/errno-order.md#munmap): all or nothing page-wise (splits may stay behind).
 int64_t Reference::Unmap(const Op& op) {
   if (op.addr & (kPageSize - 1)) return -EINVAL;
   const uint64_t len = PageAlign(op.len);
@@ -559,8 +561,8 @@ int64_t Reference::Unmap(const Op& op) {
   return 0;
 }
 
-// mprotect (spec §2.4, §3.5): page by page, stopping at the first hole or
-// refused page with what came before left changed.
+// mprotect (docs/merge-split.md#mprotect-and-vm_account, docs/errno-order.md#mprotect): page by
+// page, stopping at the first hole or refused page with what came before left changed.
 int64_t Reference::Protect(const Op& op, const AddressSpace& model) {
   if (op.addr & (kPageSize - 1)) return -EINVAL;
   if (op.len == 0) return 0;
@@ -594,8 +596,8 @@ bool IsDiscardAdvice(int advice) {
          advice == kMadvWipeonfork;
 }
 
-// madvise (spec §2.5 table, §3.6): holes are skipped and reported as ENOMEM
-// at the end; a per-VMA error stops the walk.
+// madvise (docs/merge-split.md#per-call-rules, docs/errno-order.md#madvise): holes are
+// skipped and reported as ENOMEM at the end; a per-VMA error stops the walk.
 int64_t Reference::Advise(const Op& op) {
   switch (op.advice) {
     case kMadvNormal:
@@ -719,7 +721,8 @@ int64_t Reference::Advise(const Op& op) {
   return hole ? -ENOMEM : 0;
 }
 
-// mlock / mlock2 / munlock (spec §2.5, §3.7).
+// mlock / mlock2 / munlock (docs/merge-split.md#per-call-rules,
+// docs/errno-order.md#mlock-mseal-brk).
 int64_t Reference::Lock(const Op& op, bool lock) {
   if (lock && (op.flags & ~kMlockOnfault)) return -EINVAL;
   const uint64_t start = PageDown(op.addr);
@@ -753,7 +756,7 @@ int64_t Reference::Lock(const Op& op, bool lock) {
   return 0;
 }
 
-// mseal (spec §3.7): every page must be mapped, or nothing happens.
+// mseal (docs/errno-order.md#mlock-mseal-brk): every page must be mapped, or nothing happens.
 int64_t Reference::Seal(const Op& op) {
   if (op.seal_flags != 0) return -EINVAL;
   if (op.addr & (kPageSize - 1)) return -EINVAL;
@@ -786,8 +789,8 @@ int64_t Reference::Touch(const Op& op) {
   return 0;
 }
 
-// mremap (spec §2.5, §3.4) restricted to what the generator produces: no
-// sealed pages at the source or the destination, no DONTUNMAP move, no
+// mremap (docs/merge-split.md#per-call-rules, docs/errno-order.md#mremap) restricted to what the
+// generator produces: no sealed pages at the source or the destination, no DONTUNMAP move, no
 // old_len 0, no placement (a move is always MREMAP_FIXED inside the window).
 // Where the kernel decides by VMA (the VMA at addr, its end, its anon_vma)
 // the model's VMAs before the call are the input.
@@ -1241,7 +1244,7 @@ class Harness {
     near_[3] = NearAt(end);
   }
 
-  // Spec §2.3: may a VMA whose anon state is `tgt` absorb a range whose
+  // docs/merge-split.md#anon_vma: may a VMA whose anon state is `tgt` absorb a range whose
   // anon state is `src` (is_mergeable_anon_vma)? `copy`: the range is
   // mremap's copy of a VMA (copied_from; no middle).
   bool AnonMergeable(const AnonState& tgt, const AnonState& src, bool copy = false) const {
@@ -1804,7 +1807,8 @@ TEST_F(Script, FailedMunmapIntoASealLeavesTheSplit) {
   Expect(h_, RangeOp(OpKind::kUnmap, 2, 4), -EPERM);
   EXPECT_EQ(Draw(h_, 8), "AABBCCCC");
   Expect(h_, MapOp(2, 4, kRw, kMapPrivate | kMapFixed), -EPERM);  // MAP_FIXED onto it too
-  Expect(h_, ProtectOp(0, 8, kProtRead), -EPERM);                 // 0-4 changed first (§3.5)
+  Expect(h_, ProtectOp(0, 8, kProtRead),
+         -EPERM);  // 0-4 changed first (docs/errno-order.md#mprotect)
   EXPECT_EQ(Draw(h_, 8), "AAAABBBB");
   Expect(h_, RangeOp(OpKind::kLock, 4, 1), 0);  // mlock is allowed, and splits
   EXPECT_EQ(Draw(h_, 8), "AAAABCCC");

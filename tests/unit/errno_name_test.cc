@@ -1,6 +1,6 @@
 // errno_name_test.cc — core's ErrnoName against glibc's strerrorname_np for
 // every errno the kernel defines.
-#include "core/errno_name.h"
+#include "core/abi/errno_name.h"
 
 #include <gtest/gtest.h>
 

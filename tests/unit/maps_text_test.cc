@@ -3,8 +3,8 @@
 // and round trips against the running kernel (this process, and a forked child
 // that first makes file, deleted, shared, memfd, PROT_NONE, guard and brk
 // mappings).
-#include "core/maps_text.h"
-#include "core/system_facts.h"
+#include "core/procfs/maps_text.h"
+#include "core/procfs/system_facts.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -27,10 +27,10 @@
 #include <string>
 #include <vector>
 
-#include "core/address_space.h"
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/vma.h"
+#include "core/abi/kernel_profile.h"
+#include "core/mm/address_space.h"
+#include "core/mm/arena.h"
+#include "core/mm/mm_types.h"
 
 namespace vmashadow {
 namespace {

@@ -6,18 +6,18 @@
 // character per 2 MiB slot: '#' a PTE table, '.' none, 'H' a huge PMD.
 // Where a case comes from a probe on the running kernel it says so (the
 // VmPTE deltas are the kernel's).
-#include "core/page_tables.h"
+#include "core/mm/page_tables.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "core/address_space.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
-#include "core/system_facts.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
+#include "core/procfs/maps_text.h"
+#include "core/procfs/system_facts.h"
 
 namespace vmashadow {
 namespace {
@@ -166,7 +166,7 @@ TEST(PageTables, WalkAfterOneFaultFourLevels) {
   w = t.pt.Walk(a + kPageSize);
   EXPECT_TRUE(w.pte_table);
   EXPECT_FALSE(w.mapped);
-  // +12 kB: PUD + PMD + PTE (spec §7, t9: "first touch in a new 512 GiB").
+  // +12 kB: PUD + PMD + PTE (docs/page-tables.md, t9: "first touch in a new 512 GiB").
   EXPECT_EQ(t.pt.counts().bytes(), 3 * kPageTableBytes);
   // A new 2 MiB slot: +4 kB; a new 1 GiB region: +8 kB.
   t.pt.MapRange(a + kPmdSize, a + kPmdSize + kPageSize);

@@ -1,4 +1,4 @@
-// scenario_test.cc — every scenario S1–S35 of KERNEL_VMA_SPEC.md §9, run on
+// scenario_test.cc — every scenario S1–S35 of docs/scenarios.md, run on
 // two backends that must both match the scenario's table.
 //
 // A scenario is a table of steps (mmap, a page fault, mprotect, munmap,
@@ -53,12 +53,12 @@
 #include <string>
 #include <vector>
 
-#include "core/address_space.h"
-#include "core/arena.h"
-#include "core/kernel_profile.h"
-#include "core/linux_abi.h"
-#include "core/maps_text.h"
-#include "core/vma.h"
+#include "core/abi/kernel_profile.h"
+#include "core/abi/linux_abi.h"
+#include "core/mm/address_space.h"
+#include "core/mm/arena.h"
+#include "core/mm/mm_types.h"
+#include "core/procfs/maps_text.h"
 
 namespace vmashadow {
 namespace {
@@ -1235,7 +1235,8 @@ void WholeChild(const Scenario& sc, int* count) {
   uint64_t cur_brk = static_cast<uint64_t>(syscall(SYS_brk, 0));
 
   MmParams params;
-  params.mmap_base = InferMmapBase(g_seed_maps, maps_len, start_stack);  // spec §4.2
+  // docs/placement.md#inferring-mmap_base
+  params.mmap_base = InferMmapBase(g_seed_maps, maps_len, start_stack);
   params.max_map_count = ReadSysctl("/proc/sys/vm/max_map_count", 65530);
   params.dac_mmap_min_addr = ReadSysctl("/proc/sys/vm/mmap_min_addr", 4096);
   params.mmap_min_addr = std::max<uint64_t>(params.dac_mmap_min_addr, 65536);  // LSM minimum
@@ -1253,7 +1254,7 @@ void WholeChild(const Scenario& sc, int* count) {
   as.SetBrkState(start_brk, cur_brk);
   as.SetStartStack(start_stack);
   // This process is a fork child of the test runner: every private VMA with
-  // anonymous pages has an anon_vma inherited from the parent (spec §2.3).
+  // anonymous pages has an anon_vma inherited from the parent (docs/merge-split.md#anon_vma).
   {
     const char* p = g_seed_smaps;
     const char* end = g_seed_smaps + smaps_len;
@@ -1370,7 +1371,7 @@ std::vector<std::unique_ptr<RunResult>> RunInChild(const Scenario& sc, ChildBody
 }
 
 // ---------------------------------------------------------------------------
-// The scenarios (spec §9).
+// The scenarios (docs/scenarios.md).
 
 std::vector<Scenario> BuildScenarios();
 
@@ -1402,7 +1403,8 @@ void AddS12(std::vector<Scenario>* out) {
     int advice;
     const char* flag;
   };
-  // §9 S12 / §2.5: the advices that change vm_flags split [2,4) out of 0-6.
+  // S12 (docs/merge-split.md#per-call-rules): the advices that change vm_flags split
+  // [2,4) out of 0-6.
   const Split splits[] = {
       {"RANDOM", abi::kMadvRandom, "rr"},         {"SEQUENTIAL", abi::kMadvSequential, "sr"},
       {"DONTFORK", abi::kMadvDontfork, "dc"},     {"WIPEONFORK", abi::kMadvWipeonfork, "wf"},
@@ -1411,7 +1413,7 @@ void AddS12(std::vector<Scenario>* out) {
   };
   for (const Split& s : splits) {
     out->push_back(Region(std::string("S12_split_") + s.name,
-                          std::string("§9 S12: madvise ") + s.name + " on 2..4 splits 0-6 in three",
+                          std::string("S12: madvise ") + s.name + " on 2..4 splits 0-6 in three",
                           {
                               MapAnon(0, 6, kRW).Draw("AAAAAA."),
                               Advise(Pg(2), P(2), s.advice)
@@ -1425,7 +1427,7 @@ void AddS12(std::vector<Scenario>* out) {
     const char* name;
     int advice;
   };
-  // §9 S12: advices that act on pages only never split.
+  // S12: advices that act on pages only never split.
   const NoSplit nosplits[] = {
       {"COLD", abi::kMadvCold},
       {"PAGEOUT", abi::kMadvPageout},
@@ -1435,29 +1437,28 @@ void AddS12(std::vector<Scenario>* out) {
   };
   for (const NoSplit& s : nosplits) {
     out->push_back(Region(std::string("S12_nosplit_") + s.name,
-                          std::string("§9 S12: madvise ") + s.name + " on 2..4 leaves one VMA",
+                          std::string("S12: madvise ") + s.name + " on 2..4 leaves one VMA",
                           {
                               MapAnon(0, 6, kRW),
                               Advise(Pg(2), P(2), s.advice).Draw("AAAAAA."),
                           }));
   }
   out->push_back(Region(
-      "S12_nosplit_GUARD_INSTALL",
-      "§9 S12, §2.5: GUARD_INSTALL never splits; sticky 'gu' on the whole VMA",
+      "S12_nosplit_GUARD_INSTALL", "S12: GUARD_INSTALL never splits; sticky 'gu' on the whole VMA",
       {
           MapAnon(0, 6, kRW),
           Advise(Pg(2), P(2), abi::kMadvGuardInstall).Draw("AAAAAA.").Attr(A(Pg(0)).Has("gu")),
           Advise(Pg(2), P(2), abi::kMadvGuardRemove).Draw("AAAAAA.").Attr(A(Pg(0)).Has("gu")),
       }));
   out->push_back(
-      Region("S12_DONTFORK_DOFORK", "§9 S12: DONTFORK then DOFORK re-merges to 1 VMA",
+      Region("S12_DONTFORK_DOFORK", "S12: DONTFORK then DOFORK re-merges to 1 VMA",
              {
                  MapAnon(0, 6, kRW),
                  Advise(Pg(2), P(2), abi::kMadvDontfork).Draw("AABBCC."),
                  Advise(Pg(2), P(2), abi::kMadvDofork).Draw("AAAAAA.").Attr(A(Pg(2)).Lacks("dc")),
              }));
   out->push_back(Region("S12_HUGEPAGE_NOHUGEPAGE",
-                        "§9 S12: HUGEPAGE then NOHUGEPAGE leaves nh: still 3 VMAs",
+                        "S12: HUGEPAGE then NOHUGEPAGE leaves nh: still 3 VMAs",
                         {
                             MapAnon(0, 6, kRW),
                             Advise(Pg(2), P(2), abi::kMadvHugepage).Draw("AABBCC."),
@@ -1506,7 +1507,7 @@ std::vector<Scenario> BuildScenarios() {
   std::vector<Scenario> v;
 
   v.push_back(
-      Region("S1", "§9 S1: adjacent private RW anonymous mappings merge",
+      Region("S1", "S1: adjacent private RW anonymous mappings merge",
              {
                  MapAnon(1, 1, kRW).Draw(".A....."),
                  MapAnon(2, 1, kRW).Draw(".AA...."),
@@ -1516,7 +1517,7 @@ std::vector<Scenario> BuildScenarios() {
                  MapAnon(3, 1, kRW).Draw("AAAAA.."),
              }));
 
-  v.push_back(Region("S2", "§9 S2: R next to RW, and NORESERVE next to plain RW, stay apart",
+  v.push_back(Region("S2", "S2: R next to RW, and NORESERVE next to plain RW, stay apart",
                      {
                          MapAnon(0, 1, kR),
                          MapAnon(1, 1, kRW)
@@ -1531,7 +1532,7 @@ std::vector<Scenario> BuildScenarios() {
                      }));
 
   v.push_back(
-      Region("S3", "§9 S3: two adjacent MAP_SHARED anonymous mappings never merge",
+      Region("S3", "S3: two adjacent MAP_SHARED anonymous mappings never merge",
              {
                  MapShared(0, 1, kRW),
                  MapShared(1, 1, kRW)
@@ -1546,13 +1547,13 @@ std::vector<Scenario> BuildScenarios() {
              }));
 
   v.push_back(Whole(
-      "S4", "§9 S4: mmap(NULL, 4096) twice: the second lands below and merges", Setup::kNone,
+      "S4", "S4: mmap(NULL, 4096) twice: the second lands below and merges", Setup::kNone,
       {
           Map(Abs(0), P(1), kRW, kPriv).Want(AnyAddr()).Save(0),
           Map(Abs(0), P(1), kRW, kPriv).Want(Ret(Slot(0, -P(1)))).DrawAt(Slot(0, -P(1)), "AA"),
       }));
 
-  v.push_back(Region("S5", "§9 S5 (6.15+ detector): unfaulted R NR absorbs faulted NR made R",
+  v.push_back(Region("S5", "S5 (6.15+ detector): unfaulted R NR absorbs faulted NR made R",
                      {
                          MapAnon(0, 1, kRW, kNR),
                          Protect(Pg(0), P(1), kR),
@@ -1561,7 +1562,7 @@ std::vector<Scenario> BuildScenarios() {
                          Protect(Pg(1), P(1), kR).Draw("AA..").Attr(A(Pg(0)).Perms("r--p")),
                      }));
 
-  v.push_back(Region("S6", "§9 S6: S5 without NORESERVE: mprotect drops ac from unfaulted: 2 VMAs",
+  v.push_back(Region("S6", "S6: S5 without NORESERVE: mprotect drops ac from unfaulted: 2 VMAs",
                      {
                          MapAnon(0, 1, kRW),
                          Protect(Pg(0), P(1), kR),
@@ -1573,7 +1574,7 @@ std::vector<Scenario> BuildScenarios() {
                              .Attr(A(Pg(1)).Perms("r--p").Has("ac")),
                      }));
 
-  v.push_back(Region("S7", "§9 S7: unfaulted R NR on both sides absorb a faulted middle made R",
+  v.push_back(Region("S7", "S7: unfaulted R NR on both sides absorb a faulted middle made R",
                      {
                          MapAnon(0, 1, kR, kNR),
                          MapAnon(2, 1, kR, kNR),
@@ -1582,7 +1583,7 @@ std::vector<Scenario> BuildScenarios() {
                          Protect(Pg(1), P(1), kR).Draw("AAA.").Attr(A(Pg(1)).Perms("r--p")),
                      }));
 
-  v.push_back(Region("S8", "§9 S8: distinct anon_vmas on both sides: the new middle merges left",
+  v.push_back(Region("S8", "S8: distinct anon_vmas on both sides: the new middle merges left",
                      {
                          MapAnon(0, 1, kRW),
                          MapAnon(2, 1, kRW),
@@ -1591,7 +1592,7 @@ std::vector<Scenario> BuildScenarios() {
                          MapAnon(1, 1, kRW).Draw("AAB."),
                      }));
 
-  v.push_back(Region("S9", "§9 S9: a fault reuses the neighbour's anon_vma, so they merge later",
+  v.push_back(Region("S9", "S9: a fault reuses the neighbour's anon_vma, so they merge later",
                      {
                          MapAnon(0, 1, kRW),
                          MapAnon(1, 1, kRWX).Draw("AB."),
@@ -1600,21 +1601,21 @@ std::vector<Scenario> BuildScenarios() {
                          Protect(Pg(1), P(1), kRW).Draw("AA."),
                      }));
 
-  v.push_back(Region("S10_child", "§9 S10: in the fork child a faulted VMA does not merge",
+  v.push_back(Region("S10_child", "S10: in the fork child a faulted VMA does not merge",
                      {
                          MapAnon(0, 1, kRW),
                          Touch(Pg(0)),
                          ForkChild(),
                          MapAnon(1, 1, kRW).Draw("AB.."),
                      }));
-  v.push_back(Region("S10_parent", "§9 S10: in the fork parent the same map merges",
+  v.push_back(Region("S10_parent", "S10: in the fork parent the same map merges",
                      {
                          MapAnon(0, 1, kRW),
                          Touch(Pg(0)),
                          ForkParent(),
                          MapAnon(1, 1, kRW).Draw("AA.."),
                      }));
-  v.push_back(Region("S10b", "§9 S10b (t20): a read fault makes no anon_vma: the child merges",
+  v.push_back(Region("S10b", "S10b (t20): a read fault makes no anon_vma: the child merges",
                      {
                          MapAnon(0, 1, kRW),
                          ReadTouch(Pg(0)),
@@ -1623,7 +1624,7 @@ std::vector<Scenario> BuildScenarios() {
                      }));
 
   v.push_back(Region(
-      "S11", "§9 S11: mlock splits out 'lo', munlock merges back",
+      "S11", "S11: mlock splits out 'lo', munlock merges back",
       {
           MapAnon(0, 8, kRW).Draw("AAAAAAAA."),
           Lock(Pg(2), P(2)).Draw("AABBCCCC.").Attr(A(Pg(2)).Has("lo")).Attr(A(Pg(0)).Lacks("lo")),
@@ -1632,7 +1633,7 @@ std::vector<Scenario> BuildScenarios() {
 
   AddS12(&v);
 
-  v.push_back(Region("S13", "§9 S13: mprotect R over rw/r/rw NORESERVE collapses to one VMA",
+  v.push_back(Region("S13", "S13: mprotect R over rw/r/rw NORESERVE collapses to one VMA",
                      {
                          MapAnon(0, 2, kRW, kNR),
                          MapAnon(2, 2, kR, kNR),
@@ -1640,7 +1641,7 @@ std::vector<Scenario> BuildScenarios() {
                          Protect(Pg(0), P(6), kR).Draw("AAAAAA.").Attr(A(Pg(0)).Perms("r--p")),
                      }));
 
-  v.push_back(Region("S14", "§9 S14: mprotect over a hole: ENOMEM, the part before stays changed",
+  v.push_back(Region("S14", "S14: mprotect over a hole: ENOMEM, the part before stays changed",
                      {
                          MapAnon(0, 2, kRW),
                          MapAnon(3, 2, kRW).Draw("AA.BB."),
@@ -1651,7 +1652,7 @@ std::vector<Scenario> BuildScenarios() {
                              .Attr(A(Pg(3)).Perms("rw-p")),
                      }));
 
-  v.push_back(Region("S15", "§9 S15: munmap rounds len up, punches without merging; EINVAL cases",
+  v.push_back(Region("S15", "S15: munmap rounds len up, punches without merging; EINVAL cases",
                      {
                          MapAnon(0, 4, kRW).Draw("AAAA."),
                          Unmap(Pg(1), 1).Draw("A.BB."),
@@ -1662,7 +1663,7 @@ std::vector<Scenario> BuildScenarios() {
 
   {
     Scenario sc =
-        Region("S16", "§9 S16: file mappings merge only through one open file description",
+        Region("S16", "S16: file mappings merge only through one open file description",
                {
                    Open(0, 0),
                    MapFile(Pg(0), P(2), kR, abi::kMapPrivate | kNoRepl, 0, 0),
@@ -1686,7 +1687,7 @@ std::vector<Scenario> BuildScenarios() {
 
   {
     Scenario sc =
-        Region("S17", "§9 S17: munmap in a MAP_SHARED file: the upper piece's offset",
+        Region("S17", "S17: munmap in a MAP_SHARED file: the upper piece's offset",
                {
                    Open(0, 0),
                    MapFile(Pg(0), P(8), kR, abi::kMapShared | kNoRepl, 0, 0).Draw("AAAAAAAA."),
@@ -1700,14 +1701,14 @@ std::vector<Scenario> BuildScenarios() {
   }
 
   v.push_back(
-      Region("S18", "§9 S18: NOREPLACE onto a page: EEXIST; unaligned FIXED: EINVAL",
+      Region("S18", "S18: NOREPLACE onto a page: EEXIST; unaligned FIXED: EINVAL",
              {
                  MapAnon(0, 2, kRW),
                  MapAnon(1, 1, kRW).Want(Err(EEXIST)).Draw("AA.."),
                  Map(At(P(3) + 5), P(1), kRW, kPriv | kFixed).Want(Err(EINVAL)).Draw("AA.."),
              }));
 
-  v.push_back(Region("S19", "§9 S19: MAP_FIXED RW over a faulted RW middle merges back to one",
+  v.push_back(Region("S19", "S19: MAP_FIXED RW over a faulted RW middle merges back to one",
                      {
                          MapAnon(0, 6, kRW),
                          Touch(Pg(0), P(6)),
@@ -1716,28 +1717,27 @@ std::vector<Scenario> BuildScenarios() {
                      }));
 
   {
-    Scenario sc =
-        Region("S20", "§9 S20 / §3.1 (t6): the map_count limit for splits, munmap, madvise, mmap",
-               {
-                   MapAnon(0, 16, kRW),
-                   SetHeadroom(4),
-                   Protect(Pg(1), P(1), kR),
-                   Protect(Pg(3), P(1), kR),
-                   Protect(Pg(5), P(1), kR).Want(Err(ENOMEM)),
-                   Protect(Pg(14), P(2), kR).Want(Err(ENOMEM)),
-                   Unmap(Pg(8), P(1)).Want(Err(ENOMEM)),
-                   Advise(Pg(10), P(1), abi::kMadvDontfork).Want(Err(EAGAIN)),
-                   Lock(Pg(10), P(1)).Want(Err(ENOMEM)),
-                   Map(Pg(40), P(1), kRW, kPriv | kFixed),
-                   Map(Pg(42), P(1), kRW, kPriv | kFixed).Want(Err(ENOMEM)),
-                   Map(Pg(44), P(1), kRW, kPriv | kFixed).Want(Err(ENOMEM)),
-                   ReleaseHeadroom().Draw("ABCDEEEEEEEEEEEE" + Dots(24) + "F" + Dots(5)),
-               });
+    Scenario sc = Region("S20", "S20 (t6): the map_count limit for splits, munmap, madvise, mmap",
+                         {
+                             MapAnon(0, 16, kRW),
+                             SetHeadroom(4),
+                             Protect(Pg(1), P(1), kR),
+                             Protect(Pg(3), P(1), kR),
+                             Protect(Pg(5), P(1), kR).Want(Err(ENOMEM)),
+                             Protect(Pg(14), P(2), kR).Want(Err(ENOMEM)),
+                             Unmap(Pg(8), P(1)).Want(Err(ENOMEM)),
+                             Advise(Pg(10), P(1), abi::kMadvDontfork).Want(Err(EAGAIN)),
+                             Lock(Pg(10), P(1)).Want(Err(ENOMEM)),
+                             Map(Pg(40), P(1), kRW, kPriv | kFixed),
+                             Map(Pg(42), P(1), kRW, kPriv | kFixed).Want(Err(ENOMEM)),
+                             Map(Pg(44), P(1), kRW, kPriv | kFixed).Want(Err(ENOMEM)),
+                             ReleaseHeadroom().Draw("ABCDEEEEEEEEEEEE" + Dots(24) + "F" + Dots(5)),
+                         });
     v.push_back(sc);
   }
 
   v.push_back(Region(
-      "S21", "§9 S21: mseal splits and merges sealed pieces; the EPERM matrix",
+      "S21", "S21: mseal splits and merges sealed pieces; the EPERM matrix",
       {
           MapAnon(0, 4, kRW),
           Seal(Pg(1), P(1)).Draw("ABCC.").Attr(A(Pg(1)).Has("sl")).Attr(A(Pg(0)).Lacks("sl")),
@@ -1756,7 +1756,7 @@ std::vector<Scenario> BuildScenarios() {
               .Attr(A(Pg(2)).Has("sl").Lacks("lo")),
       }));
 
-  v.push_back(Region("S22", "§9 S22 (t16): a failed munmap into a sealed VMA leaves its split",
+  v.push_back(Region("S22", "S22 (t16): a failed munmap into a sealed VMA leaves its split",
                      {
                          MapAnon(0, 4, kRW),
                          MapAnon(4, 4, kR),
@@ -1768,7 +1768,7 @@ std::vector<Scenario> BuildScenarios() {
                              .Attr(A(Pg(2)).Lacks("sl")),
                      }));
 
-  v.push_back(Region("S23", "§9 S23: mremap grows in place, and three-way merges with next",
+  v.push_back(Region("S23", "S23: mremap grows in place, and three-way merges with next",
                      {
                          MapAnon(0, 2, kRW),
                          Remap(Pg(0), P(2), P(4), 0, Abs(0)).Want(Ret(Pg(0))).Draw("AAAA...."),
@@ -1777,7 +1777,7 @@ std::vector<Scenario> BuildScenarios() {
                      }));
 
   v.push_back(
-      Region("S24", "§9 S24: an unfaulted move merges where it lands; a faulted one only back home",
+      Region("S24", "S24: an unfaulted move merges where it lands; a faulted one only back home",
              {
                  MapAnon(0, 2, kRW),
                  MapAnon(10, 2, kRW).Draw("AA........BB"),
@@ -1793,7 +1793,7 @@ std::vector<Scenario> BuildScenarios() {
              }));
 
   v.push_back(Region(
-      "S25", "§9 S25 (6.18.y): a faulted VMA moved back beside an unfaulted next",
+      "S25", "S25 (6.18.y): a faulted VMA moved back beside an unfaulted next",
       {
           MapAnon(0, 2, kRW),
           Touch(Pg(0), P(2)),
@@ -1802,7 +1802,7 @@ std::vector<Scenario> BuildScenarios() {
           Remap(Pg(20), P(2), P(2), kMoveFixed, Pg(0)).Want(Ret(Pg(0))).Draw("AAAA" + Dots(20)),
       }));
   v.push_back(Region(
-      "S25_mirror", "§9 S25 mirrored: moved back beside an unfaulted prev",
+      "S25_mirror", "S25 mirrored: moved back beside an unfaulted prev",
       {
           MapAnon(2, 2, kRW),
           Touch(Pg(2), P(2)),
@@ -1811,7 +1811,7 @@ std::vector<Scenario> BuildScenarios() {
           Remap(Pg(20), P(2), P(2), kMoveFixed, Pg(2)).Want(Ret(Pg(2))).Draw("AAAA" + Dots(20)),
       }));
 
-  v.push_back(Region("S26", "§9 S26 (6.17+): mremap of a range spanning VMAs keeps the gaps",
+  v.push_back(Region("S26", "S26 (6.17+): mremap of a range spanning VMAs keeps the gaps",
                      {
                          MapAnon(0, 2, kRW),
                          MapAnon(2, 2, kR),
@@ -1823,7 +1823,7 @@ std::vector<Scenario> BuildScenarios() {
                          Remap(Pg(24), P(2), P(2), kMoveFixed, Pg(0)).Want(Err(EFAULT)),
                      }));
 
-  v.push_back(Region("S27", "§9 S27: DONTUNMAP of a locked faulted VMA: old keeps ac without lo",
+  v.push_back(Region("S27", "S27: DONTUNMAP of a locked faulted VMA: old keeps ac without lo",
                      {
                          MapAnon(0, 2, kRW),
                          Lock(Pg(0), P(2)),
@@ -1837,42 +1837,41 @@ std::vector<Scenario> BuildScenarios() {
   {
     // Pages of the drawing: 0 = the old heap's last page (b0 - 1), 1.. = b0...
     // This child is a fork child: its heap has an inherited anon_vma, so brk
-    // growth does not merge into it (spec §2.3).
-    Scenario sc =
-        Whole("S28", "§9 S28 (t7): brk growth, failure, [heap] naming, shrinking across VMAs",
-              Setup::kBrk,
-              {
-                  Brk(BrkAt(0, 1)).Draw("AB.......").Attr(A(BrkAt(0)).Name("[heap]").Perms("rw-p")),
-                  Brk(BrkAt(3, 5)).Draw("ABBBB...."),
-                  Brk(BrkAt(1)).Draw("AB......."),
-                  Brk(BrkAt(0)).Draw("A........"),
-                  Brk(Abs(0x1000)).Want(Ret(BrkAt(0))),
-                  Map(BrkAt(4), P(1), kRW, kPriv | kNoRepl),
-                  Brk(BrkAt(2)).Draw("ABB..C..."),
-                  Brk(BrkAt(4)).Want(Ret(BrkAt(2))),
-                  Brk(BrkAt(3)).Draw("ABBB.C..."),
-                  Unmap(BrkAt(4), P(1)),
-                  Protect(BrkAt(2), P(1), kR),
-                  Brk(BrkAt(5))
-                      .Draw("ABBCDD...")
-                      .Attr(A(BrkAt(0)).Name("[heap]"))
-                      .Attr(A(BrkAt(2)).Name("[heap]").Perms("r--p"))
-                      .Attr(A(BrkAt(3)).Name("[heap]").Perms("rw-p")),
-                  Brk(BrkAt(1)).Draw("AB......."),
-                  Unmap(BrkAt(0), P(8)).Draw("A........"),
-                  Brk(BrkAt(2)).Draw("A.B......").Attr(A(BrkAt(1)).Name("[heap]")),
-                  Map(BrkAt(2), P(1), kRW, kPriv | kNoRepl)
-                      .Draw("A.BB.....")
-                      .Attr(A(BrkAt(2)).Name("[heap]")),
-                  Brk(BrkAt(1)).Draw("A..B.....").Attr(A(BrkAt(2)).Name("")),
-                  Brk(BrkAt(4)).Want(Ret(BrkAt(1))),
-              });
+    // growth does not merge into it (docs/merge-split.md#anon_vma).
+    Scenario sc = Whole(
+        "S28", "S28 (t7): brk growth, failure, [heap] naming, shrinking across VMAs", Setup::kBrk,
+        {
+            Brk(BrkAt(0, 1)).Draw("AB.......").Attr(A(BrkAt(0)).Name("[heap]").Perms("rw-p")),
+            Brk(BrkAt(3, 5)).Draw("ABBBB...."),
+            Brk(BrkAt(1)).Draw("AB......."),
+            Brk(BrkAt(0)).Draw("A........"),
+            Brk(Abs(0x1000)).Want(Ret(BrkAt(0))),
+            Map(BrkAt(4), P(1), kRW, kPriv | kNoRepl),
+            Brk(BrkAt(2)).Draw("ABB..C..."),
+            Brk(BrkAt(4)).Want(Ret(BrkAt(2))),
+            Brk(BrkAt(3)).Draw("ABBB.C..."),
+            Unmap(BrkAt(4), P(1)),
+            Protect(BrkAt(2), P(1), kR),
+            Brk(BrkAt(5))
+                .Draw("ABBCDD...")
+                .Attr(A(BrkAt(0)).Name("[heap]"))
+                .Attr(A(BrkAt(2)).Name("[heap]").Perms("r--p"))
+                .Attr(A(BrkAt(3)).Name("[heap]").Perms("rw-p")),
+            Brk(BrkAt(1)).Draw("AB......."),
+            Unmap(BrkAt(0), P(8)).Draw("A........"),
+            Brk(BrkAt(2)).Draw("A.B......").Attr(A(BrkAt(1)).Name("[heap]")),
+            Map(BrkAt(2), P(1), kRW, kPriv | kNoRepl)
+                .Draw("A.BB.....")
+                .Attr(A(BrkAt(2)).Name("[heap]")),
+            Brk(BrkAt(1)).Draw("A..B.....").Attr(A(BrkAt(2)).Name("")),
+            Brk(BrkAt(4)).Want(Ret(BrkAt(1))),
+        });
     v.push_back(sc);
   }
 
   {
     Scenario sc =
-        Whole("S29", "§9 S29: THP alignment of anonymous mmaps (len % 2M == 0, no hint) and hints",
+        Whole("S29", "S29: THP alignment of anonymous mmaps (len % 2M == 0, no hint) and hints",
               Setup::kCarve,
               {
                   Map(Abs(0), P(1), kRW, kPriv).Want(AnyAddr()).Save(0),
@@ -1890,7 +1889,7 @@ std::vector<Scenario> BuildScenarios() {
   }
 
   v.push_back(Whole(
-      "S30", "§9 S30: hints below mmap_min_addr or above TASK_SIZE fall back; FIXED rules",
+      "S30", "S30: hints below mmap_min_addr or above TASK_SIZE fall back; FIXED rules",
       Setup::kNone,
       {
           Map(Abs(0x10000), P(1), kRW, kPriv | kNoRepl),
@@ -1917,7 +1916,7 @@ std::vector<Scenario> BuildScenarios() {
   {
     const int64_t g = 8 * kMiB;
     Scenario sc =
-        Whole("S31", "§9 S31 (t11): growsdown guard gap rejects hints; a touch below grows the VMA",
+        Whole("S31", "S31 (t11): growsdown guard gap rejects hints; a touch below grows the VMA",
               Setup::kCarve,
               {
                   Map(At(g), P(4), kRW, kPriv | kNoRepl | abi::kMapGrowsdown),
@@ -1933,7 +1932,7 @@ std::vector<Scenario> BuildScenarios() {
 
   {
     Scenario sc =
-        Whole("S32", "§9 S32 (t8): ext4 file THP alignment by offset", Setup::kNone,
+        Whole("S32", "S32 (t8): ext4 file THP alignment by offset", Setup::kNone,
               {
                   Open(0, 0),
                   MapFile(Abs(0), 2 * kMiB + P(1), kR, abi::kMapPrivate, 0, 0).Want(Aligned2M()),
@@ -1946,9 +1945,9 @@ std::vector<Scenario> BuildScenarios() {
   }
 
   v.push_back(
-      Whole("S33", "§9 S33 (t18): 200 random mmap/munmap placements", Setup::kNone, S33Steps()));
+      Whole("S33", "S33 (t18): 200 random mmap/munmap placements", Setup::kNone, S33Steps()));
 
-  v.push_back(Whole("S34", "§9 S34: the vDSO refuses splits, writes and growth", Setup::kVdso,
+  v.push_back(Whole("S34", "S34: the vDSO refuses splits, writes and growth", Setup::kVdso,
                     {
                         Check()
                             .Draw("AAAABBCC")
@@ -1961,7 +1960,7 @@ std::vector<Scenario> BuildScenarios() {
                     }));
 
   v.push_back(
-      Region("S35", "§9 S35: PROCMAP_QUERY lookups, filters and errors",
+      Region("S35", "S35: PROCMAP_QUERY lookups, filters and errors",
              {
                  MapAnon(0, 1, kRW),
                  MapAnon(2, 1, kR),

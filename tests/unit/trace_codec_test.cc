@@ -1,10 +1,10 @@
-// trace_codec_test.cc — the trace encoder and decoder (core/trace_codec.h):
+// trace_codec_test.cc — the trace encoder and decoder (core/trace/trace_codec.h):
 // every record kind round-trips field for field; the SEED prefix path
 // produces the same bytes as the generic encoder; a trace cut at every byte
 // and a trace with every single bit flipped decode to an error naming an
 // offset inside the file (never a crash, never a wrong record accepted
 // silently past a checksum).
-#include "core/trace_codec.h"
+#include "core/trace/trace_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// vma_tree_test.cc — unit and differential tests of VmaTree (core/vma_tree.h).
+// vma_tree_test.cc — unit and differential tests of VmaTree (core/mm/vma_tree.h).
 //
 // The unit tests draw small layouts and check each API against hand-derived
 // answers: the find_vma family, the gap bookkeeping, Validate() catching
@@ -24,8 +24,9 @@
 
 #include <gtest/gtest.h>
 
-#include "core/vma.h"
-#include "core/vma_tree.h"
+#include "core/mm/dcheck.h"
+#include "core/mm/mm_types.h"
+#include "core/mm/vma_tree.h"
 
 namespace vmashadow {
 namespace {
@@ -159,6 +160,20 @@ TEST(VmaTreeTest, SetBoundsUpdatesOwnAndNextGap) {
   ASSERT_EQ(t.Validate(), nullptr);
   EXPECT_EQ(VmaTree::Gap(a), 0u);
 }
+
+#if VMASHADOW_DCHECK_IS_ON
+// VMASHADOW_DCHECK (on in test builds): bounds that overlap a neighbour, or
+// an empty or unaligned range, abort instead of corrupting the tree.
+TEST(VmaTreeDeathTest, SetBoundsChecksItsPreconditions) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  TreeFixture f;
+  Vma* a = f.Add(10 * P, 20 * P);
+  f.Add(30 * P, 40 * P);
+  EXPECT_DEATH(f.tree().SetBounds(a, 10 * P, 31 * P), "");
+  EXPECT_DEATH(f.tree().SetBounds(a, 10 * P, 10 * P), "");
+  EXPECT_DEATH(f.tree().SetBounds(a, 10 * P + 1, 20 * P), "");
+}
+#endif
 
 // SetBounds defers gap propagation; the searches must see the new gaps.
 TEST(VmaTreeTest, SearchRightAfterSetBounds) {
