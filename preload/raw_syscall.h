@@ -46,6 +46,8 @@ enum SysNr : long {
   kSysUnlink = 87,
   kSysReadlink = 89,
   kSysPtrace = 101,
+  kSysCapset = 126,
+  kSysSetrlimit = 160,
   kSysGetppid = 110,
   kSysRtSigpending = 127,
   kSysRtSigsuspend = 130,

@@ -1916,6 +1916,29 @@ void ImageEnding(const char* reason) {
   RestoreSignals(mask);
 }
 
+void ShadowLimitsChanged() {
+  if (!ShadowReady()) return;
+  const uint64_t mask = BlockAllSignals();
+  LockAcquire();
+  if (g_model != nullptr) {
+    g_params.rlimit_memlock = RlimitCur(8);  // RLIMIT_MEMLOCK
+    g_params.rlimit_data = RlimitCur(2);     // RLIMIT_DATA
+    g_params.rlimit_as = RlimitCur(9);       // RLIMIT_AS
+    g_params.rlimit_stack = RlimitCur(3);    // RLIMIT_STACK
+    // Capabilities are per thread: this thread's (the one that changed them).
+    char buf[4096];
+    const int64_t n = ReadWhole("/proc/thread-self/status", buf, sizeof(buf));
+    uint64_t caps = 0;
+    if (n > 0 && ParseCapEff(buf, static_cast<size_t>(n), &caps)) {
+      g_params.cap_ipc_lock = (caps >> 14) & 1;   // CAP_IPC_LOCK
+      g_params.cap_sys_rawio = (caps >> 17) & 1;  // CAP_SYS_RAWIO
+    }
+    g_model->set_params(g_params);
+  }
+  LockRelease();
+  RestoreSignals(mask);
+}
+
 bool ShadowMapsFile(uint64_t st_dev, uint64_t inode) {
   if (!ShadowReady()) return false;
   const uint32_t major =

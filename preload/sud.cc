@@ -853,6 +853,16 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
     case kSysRenameat2:
       r = UnlinkOrRename(nr, a);
       break;
+    case kSysSetrlimit:
+    case kSysPrlimit64:
+    case kSysCapset:
+      // The model's RLIMIT_MEMLOCK and CAP_IPC_LOCK decide mlock's errors.
+      r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (r == 0 && (nr != kSysPrlimit64 || a[2] != 0) &&
+          (nr != kSysPrlimit64 || a[0] == 0 || static_cast<int64_t>(a[0]) == Getpid())) {
+        ShadowLimitsChanged();
+      }
+      break;
     case kSysSeccomp:
       // A seccomp filter would kill or trap the syscalls we make for the
       // model (process_vm_readv, PAGEMAP_SCAN, PROCMAP_QUERY…): step aside

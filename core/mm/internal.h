@@ -132,6 +132,9 @@ struct AddressSpace::Impl {
   static bool VmaIsAccessible(const Vma* v) { return (v->flags & kVmRwx) != 0; }
   static uint64_t StartGap(const AS& as, const Vma* v);
   static bool CanDoMlock(const AS& as);
+  // mm/mmap.c: mlock_future_ok(): a VM_LOCKED mapping of `bytes` more fits
+  // under RLIMIT_MEMLOCK (always without VM_LOCKED or with CAP_IPC_LOCK).
+  static bool MlockFutureOk(const AS& as, uint64_t vm_flags, uint64_t bytes);
   static Outcome Result(int64_t ret, uint64_t start = 0, uint64_t end = 0) {
     Outcome o;
     o.ret = ret;

@@ -53,11 +53,38 @@ static int ApplyLockFlags(AddressSpace& as, uint64_t start, uint64_t len, uint64
 }
 
 // mm/mlock.c: do_mlock() (mlock, mlock2).
+// mm/mlock.c: count_mm_mlocked_page_nr(): the pages of [start, start+len)
+// already in VM_LOCKED VMAs (the first VMA counted from start).
+static uint64_t LockedPagesIn(const AddressSpace& as, uint64_t start, uint64_t len) {
+  const uint64_t end = start + len;
+  int64_t count = 0;
+  Vma* prev = nullptr;
+  Vma* v = as.tree().FindVmaPrev(start, &prev);
+  for (; v != nullptr && v->start < end; v = v->next) {
+    if (!(v->flags & kVmLocked)) continue;
+    if (start > v->start) count -= static_cast<int64_t>(start - v->start);
+    if (end < v->end) {
+      count += static_cast<int64_t>(end - v->start);
+      break;
+    }
+    count += static_cast<int64_t>(v->end - v->start);
+  }
+  return static_cast<uint64_t>(count) >> kPageShift;
+}
+
 Outcome AddressSpace::Lock(uint64_t addr, uint64_t len, int flags) {
   if (flags & ~abi::kMlockOnfault) return Impl::Result(-EINVAL);
   if (!Impl::CanDoMlock(*this)) return Impl::Result(-EPERM);
   len = PageAlign(len + (addr & (kPageSize - 1)));
   const uint64_t start = PageDown(addr);
+  // RLIMIT_MEMLOCK without CAP_IPC_LOCK: the pages asked for plus locked_vm,
+  // less those of the range already locked when that exceeds the limit.
+  if (!params_.cap_ipc_lock && params_.rlimit_memlock != kUnlimited) {
+    const uint64_t limit = params_.rlimit_memlock >> kPageShift;
+    uint64_t locked = (len >> kPageShift) + mm_counters().locked_vm;
+    if (locked > limit) locked -= LockedPagesIn(*this, start, len);
+    if (locked > limit) return Impl::Result(-ENOMEM);
+  }
   uint64_t vm_flags = kVmLocked;
   if (flags & abi::kMlockOnfault) vm_flags |= kVmLockonfault;
   const int err = ApplyLockFlags(*this, start, len, vm_flags);
@@ -111,6 +138,11 @@ Outcome AddressSpace::LockAll(int flags) {
     return Impl::Result(-EINVAL);
   }
   if (!Impl::CanDoMlock(*this)) return Impl::Result(-EPERM);
+  // RLIMIT_MEMLOCK: MCL_CURRENT needs the whole total_vm under it.
+  if ((flags & kMclCurrent) && !params_.cap_ipc_lock && params_.rlimit_memlock != kUnlimited &&
+      mm_counters().total_vm > (params_.rlimit_memlock >> kPageShift)) {
+    return Impl::Result(-ENOMEM);
+  }
   ApplyLockAll(*this, &def_flags_, flags);
   if (flags & kMclCurrent) Impl::PopulateRange(*this, 0, params_.task_size);
   return Impl::Result(0, 0, params_.task_size);

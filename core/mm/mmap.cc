@@ -16,6 +16,13 @@ bool Impl::CanDoMlock(const AS& as) {
   return as.params_.rlimit_memlock != 0 || as.params_.cap_ipc_lock;
 }
 
+bool Impl::MlockFutureOk(const AS& as, uint64_t vm_flags, uint64_t bytes) {
+  if (!(vm_flags & kVmLocked) || as.params_.cap_ipc_lock) return true;
+  if (as.params_.rlimit_memlock == kUnlimited) return true;
+  const uint64_t locked_pages = (bytes >> kPageShift) + as.mm_counters().locked_vm;
+  return locked_pages <= (as.params_.rlimit_memlock >> kPageShift);
+}
+
 // mm/mmap.c: ksys_mmap_pgoff() and do_mmap(); mmap_region() is MmapRegion().
 Outcome AddressSpace::Map(const MapArgs& a) {
   using namespace abi;
@@ -92,6 +99,7 @@ Outcome AddressSpace::Map(const MapArgs& a) {
   Vma* next = tree_.FindVmaPrev(addr, &prev);
   if ((flags & kMapFixedNoreplace) && next != nullptr && next->start < end) return fail(EEXIST);
   if ((flags & kMapLocked) && !Impl::CanDoMlock(*this)) return fail(EPERM);
+  if (!Impl::MlockFutureOk(*this, vm_flags, len)) return fail(EAGAIN);
 
   if (file != nullptr) {
     // file_mmap_ok(): MAX_LFS_FILESIZE for regular files, ULONG_MAX for devices.
@@ -263,6 +271,7 @@ Outcome AddressSpace::Brk(uint64_t new_brk) {
   // One free page (plus the guard gap below a VM_GROWSDOWN VMA) must stay.
   Vma* next = tree_.FindVma(oldbrk);
   if (next != nullptr && newbrk + kPageSize > Impl::StartGap(*this, next)) return out;
+  if (!Impl::MlockFutureOk(*this, def_flags_, grow)) return out;
   if (tree_.size() > params_.max_map_count) return out;
   const uint64_t flags =
       kVmRead | kVmWrite | kVmMayRead | kVmMayWrite | kVmMayExec | kVmAccount | def_flags_;

@@ -49,6 +49,11 @@ Vma* VmaToResize(AddressSpace& as, const RemapCall& c, int* err) {
     *err = -EFAULT;
     return nullptr;
   }
+  if (c.new_len > c.old_len &&
+      !AddressSpace::Impl::MlockFutureOk(as, v->flags, c.new_len - c.old_len)) {
+    *err = -EAGAIN;
+    return nullptr;
+  }
   return v;
 }
 

@@ -8,6 +8,15 @@
 namespace vmashadow {
 namespace {
 
+
+bool WordIs(const char* w, const char* lit) {
+  size_t i = 0;
+  while (lit[i] != '\0' && w[i] == lit[i]) ++i;
+  return lit[i] == '\0' && w[i] == '\0';
+}
+
+}  // namespace
+
 // The hex value after "CapEff:" in /proc/self/status text; false if absent.
 bool ParseCapEff(const char* text, size_t len, uint64_t* caps) {
   static const char kKey[] = "CapEff:";
@@ -33,14 +42,6 @@ bool ParseCapEff(const char* text, size_t len, uint64_t* caps) {
   }
   return false;
 }
-
-bool WordIs(const char* w, const char* lit) {
-  size_t i = 0;
-  while (lit[i] != '\0' && w[i] == lit[i]) ++i;
-  return lit[i] == '\0' && w[i] == '\0';
-}
-
-}  // namespace
 
 bool SelectedSysfsChoice(const char* text, char* out, size_t cap) {
   if (text == nullptr || cap == 0) return false;

@@ -58,6 +58,9 @@ ThpMode ThpModeFromSysfs(const char* enabled, const char* pmd_enabled);
 // The VmSize, VmLck, VmData, VmStk, VmExe, VmLib and VmPTE lines of
 // /proc/<pid>/status text (kB). False when one is missing.
 bool ParseStatusCounters(const char* text, size_t len, StatusCounters* out);
+// The hex value after "CapEff:" in /proc/<pid>/status text (the effective
+// capabilities); false if absent.
+bool ParseCapEff(const char* text, size_t len, uint64_t* caps);
 // True when every field of a and b is equal.
 bool SameStatusCounters(const StatusCounters& a, const StatusCounters& b);
 

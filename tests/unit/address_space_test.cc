@@ -647,3 +647,50 @@ TEST(KernelProfile, ForKernelRelease) {
 
 }  // namespace
 }  // namespace vmashadow
+
+namespace vmashadow {
+namespace {
+
+// RLIMIT_MEMLOCK without CAP_IPC_LOCK (mm/mlock.c do_mlock, mlockall;
+// mm/mmap.c mlock_future_ok in mmap, brk and mremap): 16 pages allowed.
+TEST(AddressSpace, MemlockLimitWithoutCapIpcLock) {
+  MmParams p;
+  p.mmap_base = 0x7f0000000000;
+  p.cap_ipc_lock = false;
+  p.rlimit_memlock = 16 * kPageSize;
+  std::vector<char> buf(8 << 20);
+  Arena arena(buf.data(), buf.size());
+  AddressSpace as(&arena, *FindKernelProfile("6.18-fc"), p);
+  const uint64_t base = 0x100000000;
+  auto map = [&](uint64_t page, uint64_t pages, int extra) {
+    MapArgs a;
+    a.addr = base + page * kPageSize;
+    a.len = pages * kPageSize;
+    a.prot = abi::kProtRead | abi::kProtWrite;
+    a.flags = abi::kMapPrivate | abi::kMapAnonymous | abi::kMapFixedNoreplace | extra;
+    return as.Map(a).ret;
+  };
+  ASSERT_EQ(map(0, 12, 0), static_cast<int64_t>(base));
+  ASSERT_EQ(map(20, 8, 0), static_cast<int64_t>(base + 20 * kPageSize));
+  EXPECT_EQ(as.Lock(base, 12 * kPageSize).ret, 0);  // 12 of 16
+  EXPECT_EQ(as.mm_counters().locked_vm, 12u);
+  EXPECT_EQ(as.Lock(base + 20 * kPageSize, 8 * kPageSize).ret, -ENOMEM);  // 20 > 16
+  // Locking again what is locked counts it once: 12 + 12 - 12.
+  EXPECT_EQ(as.Lock(base, 12 * kPageSize).ret, 0);
+  EXPECT_EQ(as.Lock(base + 20 * kPageSize, 4 * kPageSize).ret, 0);  // exactly 16
+  EXPECT_EQ(map(40, 1, abi::kMapLocked), -EAGAIN);                  // 17 > 16
+  EXPECT_EQ(as.Unlock(base + 20 * kPageSize, 4 * kPageSize).ret, 0);
+  EXPECT_EQ(map(40, 4, abi::kMapLocked), static_cast<int64_t>(base + 40 * kPageSize));
+  EXPECT_EQ(as.LockAll(abi::kMclCurrent).ret, -ENOMEM);  // total_vm 24 > 16
+  EXPECT_EQ(as.LockAll(abi::kMclFuture).ret, 0);
+  EXPECT_EQ(map(60, 1, 0), -EAGAIN);  // def_flags VM_LOCKED: 17 > 16
+  EXPECT_EQ(as.Remap(base + 40 * kPageSize, 4 * kPageSize, 5 * kPageSize, 0, 0).ret, -EAGAIN);
+  EXPECT_EQ(as.Validate(), nullptr);
+  // With CAP_IPC_LOCK the limit does not apply.
+  p.cap_ipc_lock = true;
+  as.set_params(p);
+  EXPECT_EQ(map(60, 8, 0), static_cast<int64_t>(base + 60 * kPageSize));
+}
+
+}  // namespace
+}  // namespace vmashadow
