@@ -296,6 +296,14 @@ uint64_t KernelVmaStart(const char* maps, size_t len, uint64_t addr) {
   return 0;
 }
 
+// prctl(PR_GET_MDWE): memory-deny-write-execute, inherited across fork and
+// exec unless PR_MDWE_NO_INHERIT.
+void ReadMdwe(MmParams* p) {
+  const int64_t md = RawSyscall6(kSysPrctl, 66 /* PR_GET_MDWE */, 0, 0, 0, 0);
+  p->mdwe = md > 0 && (md & 1) != 0;             // PR_MDWE_REFUSE_EXEC_GAIN
+  p->mdwe_no_inherit = md > 0 && (md & 2) != 0;  // PR_MDWE_NO_INHERIT
+}
+
 // MmParams from the running system (core's MmParamsFromFacts decides; this
 // only reads). /proc/self/status and stat share the smaps buffer, apart.
 int ReadParams(const char* maps, size_t maps_len, MmParams* out) {
@@ -342,7 +350,9 @@ int ReadParams(const char* maps, size_t maps_len, MmParams* out) {
   }
   f.nx = __get_cpuid(0x80000001, &eax, &ebx, &ecx, &edx) && (edx & (1u << 20)) != 0;
   f.thp_disabled = RawSyscall6(kSysPrctl, 42 /* PR_GET_THP_DISABLE */, 0, 0, 0, 0) == 1;
-  return MmParamsFromFacts(f, out, nullptr);
+  const int r = MmParamsFromFacts(f, out, nullptr);
+  ReadMdwe(out);
+  return r;
 }
 
 // Gives every VMA that smaps shows with anonymous pages a fresh anon_vma
@@ -1933,6 +1943,7 @@ void ShadowLimitsChanged() {
       g_params.cap_ipc_lock = (caps >> 14) & 1;   // CAP_IPC_LOCK
       g_params.cap_sys_rawio = (caps >> 17) & 1;  // CAP_SYS_RAWIO
     }
+    ReadMdwe(&g_params);
     g_model->set_params(g_params);
   }
   LockRelease();

@@ -125,9 +125,10 @@ void ShadowStepAside(const char* why);
 // True when the model maps the file (dev, inode) (takes the model lock):
 // its name in maps changes when it is unlinked or renamed.
 bool ShadowMapsFile(uint64_t st_dev, uint64_t inode);
-// The program changed a resource limit or its capabilities (setrlimit,
-// prlimit64 on itself, capset): the model's RLIMIT_MEMLOCK/DATA/AS/STACK and
-// CAP_IPC_LOCK/CAP_SYS_RAWIO are read again (takes the model lock).
+// The program changed a resource limit, its capabilities or MDWE
+// (setrlimit, prlimit64 on itself, capset, PR_SET_MDWE): the model's
+// RLIMIT_MEMLOCK/DATA/AS/STACK, CAP_IPC_LOCK/CAP_SYS_RAWIO and MDWE are read
+// again (takes the model lock).
 void ShadowLimitsChanged();
 // The process is about to leave this image: final check and the report
 // (reason: "exit_group" or "execve"). No-op in a CLONE_VM child.

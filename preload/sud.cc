@@ -241,6 +241,7 @@ constexpr long kPrSetSyscallUserDispatch = 59;
 constexpr long kPrSysDispatchOn = 1;
 constexpr long kPrSetVma = 0x53564d41;
 constexpr long kPrSetSeccomp = 22;
+constexpr long kPrSetMdwe = 65;
 constexpr char kSelectorBlock = 1;
 constexpr uint64_t kCloneVm = 0x100;
 constexpr uint64_t kCloneVfork = 0x4000;
@@ -845,6 +846,7 @@ void Handler(int sig, siginfo_t* si, void* ctx) {
       if (static_cast<long>(a[0]) == kPrSetSeccomp) ShadowStepAside("seccomp filter installed");
       r = RawSyscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
       if (static_cast<long>(a[0]) == kPrSetVma && r == 0) ShadowDirty();
+      if (static_cast<long>(a[0]) == kPrSetMdwe && r == 0) ShadowLimitsChanged();
       break;
     case kSysUnlink:
     case kSysUnlinkat:

@@ -10,6 +10,9 @@ using Impl = AddressSpace::Impl;
 // fork (kernel/fork.c: dup_mmap, 6.12).
 
 void AddressSpace::ForkChild() {
+  // kernel/fork.c mm_init(): mmf_init_flags() drops MDWE when it was set
+  // with PR_MDWE_NO_INHERIT.
+  if (params_.mdwe_no_inherit) params_.mdwe = params_.mdwe_no_inherit = false;
   // dup_mmap(): copy_page_range() for each copied VMA that needs it (not
   // VM_DONTCOPY, not VM_WIPEONFORK), looking at the parent's state.
   PageTables child(arena_, params_.paging_levels);

@@ -132,6 +132,9 @@ struct AddressSpace::Impl {
   static bool VmaIsAccessible(const Vma* v) { return (v->flags & kVmRwx) != 0; }
   static uint64_t StartGap(const AS& as, const Vma* v);
   static bool CanDoMlock(const AS& as);
+  // include/linux/mman.h: map_deny_write_exec(): under MDWE, no VMA becomes
+  // writable and executable, nor executable when it was not.
+  static bool MapDenyWriteExec(const AS& as, uint64_t old_flags, uint64_t new_flags);
   // mm/mmap.c: mlock_future_ok(): a VM_LOCKED mapping of `bytes` more fits
   // under RLIMIT_MEMLOCK (always without VM_LOCKED or with CAP_IPC_LOCK).
   static bool MlockFutureOk(const AS& as, uint64_t vm_flags, uint64_t bytes);

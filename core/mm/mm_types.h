@@ -198,6 +198,10 @@ struct MmParams {
   ThpMode thp = ThpMode::kMadvise;  // anonymous PMD-sized THP faults
   bool thp_use_zero_page = true;    // transparent_hugepage/use_zero_page
   bool thp_disabled = false;        // prctl(PR_SET_THP_DISABLE): MMF_DISABLE_THP
+  // prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN): MMF_HAS_MDWE; with
+  // PR_MDWE_NO_INHERIT, MMF_HAS_MDWE_NO_INHERIT (a fork child starts without).
+  bool mdwe = false;
+  bool mdwe_no_inherit = false;
 };
 
 // The mm counters the kernel keeps incrementally (vm_stat_account() and

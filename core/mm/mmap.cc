@@ -16,6 +16,11 @@ bool Impl::CanDoMlock(const AS& as) {
   return as.params_.rlimit_memlock != 0 || as.params_.cap_ipc_lock;
 }
 
+bool Impl::MapDenyWriteExec(const AS& as, uint64_t old_flags, uint64_t new_flags) {
+  if (!as.params_.mdwe || !(new_flags & kVmExec)) return false;
+  return (new_flags & kVmWrite) || !(old_flags & kVmExec);
+}
+
 bool Impl::MlockFutureOk(const AS& as, uint64_t vm_flags, uint64_t bytes) {
   if (!(vm_flags & kVmLocked) || as.params_.cap_ipc_lock) return true;
   if (as.params_.rlimit_memlock == kUnlimited) return true;
@@ -173,6 +178,8 @@ Outcome Impl::MmapRegion(AS& as, File* file, const FileDesc* desc, uint64_t addr
     UnrefFile(as, file);
     return Result(-err);
   };
+  // mmap_region(): MDWE refuses a writable and executable mapping first.
+  if (MapDenyWriteExec(as, vm_flags, vm_flags)) return fail(EACCES);
   if (next != nullptr && next->start < end) {
     Vma* first = nullptr;
     const int err = GatherUnmap(as, addr, end, next, &first);

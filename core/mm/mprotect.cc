@@ -62,6 +62,10 @@ Outcome AddressSpace::Protect(uint64_t start, uint64_t len, int prot, int pkey) 
       error = -EACCES;
       break;
     }
+    if (Impl::MapDenyWriteExec(*this, v->flags, newflags)) {  // MDWE
+      error = -EACCES;
+      break;
+    }
     tmp = v->end < end ? v->end : end;
     // mprotect_fixup()
     if (v->flags & kVmSealed) {

@@ -8,7 +8,6 @@
 namespace vmashadow {
 namespace {
 
-
 bool WordIs(const char* w, const char* lit) {
   size_t i = 0;
   while (lit[i] != '\0' && w[i] == lit[i]) ++i;

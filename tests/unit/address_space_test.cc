@@ -694,3 +694,38 @@ TEST(AddressSpace, MemlockLimitWithoutCapIpcLock) {
 
 }  // namespace
 }  // namespace vmashadow
+
+namespace vmashadow {
+namespace {
+
+// prctl(PR_SET_MDWE) (include/linux/mman.h map_deny_write_exec): no new
+// W+X mapping, no VMA gaining exec; a PR_MDWE_NO_INHERIT fork child is free.
+TEST(AddressSpace, MdweRefusesWriteExecAndExecGain) {
+  MmParams p;
+  p.mmap_base = 0x7f0000000000;
+  p.mdwe = true;
+  std::vector<char> buf(8 << 20);
+  Arena arena(buf.data(), buf.size());
+  AddressSpace as(&arena, *FindKernelProfile("6.18-fc"), p);
+  MapArgs a;
+  a.addr = 0x100000000;
+  a.len = 4 * kPageSize;
+  a.flags = abi::kMapPrivate | abi::kMapAnonymous | abi::kMapFixedNoreplace;
+  a.prot = abi::kProtRead | abi::kProtWrite | abi::kProtExec;
+  EXPECT_EQ(as.Map(a).ret, -EACCES);
+  a.prot = abi::kProtRead | abi::kProtExec;
+  EXPECT_EQ(as.Map(a).ret, static_cast<int64_t>(a.addr));
+  EXPECT_EQ(as.Protect(a.addr, kPageSize, abi::kProtRead | abi::kProtWrite | abi::kProtExec).ret,
+            -EACCES);
+  EXPECT_EQ(as.Protect(a.addr, kPageSize, abi::kProtRead).ret, 0);
+  EXPECT_EQ(as.Protect(a.addr, kPageSize, abi::kProtRead | abi::kProtExec).ret, -EACCES);  // a gain
+  EXPECT_EQ(as.Protect(a.addr + kPageSize, kPageSize, abi::kProtRead | abi::kProtExec).ret, 0);
+  p.mdwe_no_inherit = true;
+  as.set_params(p);
+  as.ForkChild();
+  EXPECT_FALSE(as.params().mdwe);
+  EXPECT_EQ(as.Protect(a.addr, kPageSize, abi::kProtRead | abi::kProtExec).ret, 0);
+}
+
+}  // namespace
+}  // namespace vmashadow
