@@ -116,7 +116,7 @@ print("python3 done:", m.tell(), "compressed bytes")'
     rc=0
     for spec in mm_threads:50 itest_altstack:20 maps_text_test:20 trace_maps:20 \
                 preload_exercise_result_miss:20 itest_stw:20 itest_stw_off:20 itest_prof:20 \
-                itest_handlers:20; do
+                itest_handlers:20 itest_cancel:20 itest_longjmp:20; do
       name=${spec%%:*}
       n=${spec##*:}
       echo "== repeat: $name x $n"

@@ -22,7 +22,7 @@
 //
 // Usage: integration SUBCOMMAND   (malloc threads dlopen forkexec spawn
 //                                  signals vfork all sigsys_masked handlers
-//                                  altstack stw prof)
+//                                  altstack stw prof cancel longjmp)
 #define _GNU_SOURCE
 #include <alloca.h>
 #include <dlfcn.h>
@@ -1530,6 +1530,149 @@ static void CmdProf(void) {
   Out("prof: samples outside the program's context %d\n", atomic_load(&prof_bad));
 }
 
+// ---------------------------------------------------------------- cancel --
+// pthread_cancel of threads blocked in cancellation points (read, nanosleep,
+// pthread_cond_wait) that trapped: glibc cancels them from its SIGCANCEL
+// handler by unwinding through the interrupted call (our trampoline, which
+// carries CFI), and their cleanup handlers run, as natively.
+
+static int cancel_fds[2];
+static pthread_mutex_t cancel_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cancel_cv = PTHREAD_COND_INITIALIZER;
+static int cancel_cleaned[3];
+
+static void CancelCleanup(void* arg) { cancel_cleaned[(intptr_t)arg] = 1; }
+
+static void CancelUnlock(void* arg) {
+  (void)arg;
+  pthread_mutex_unlock(&cancel_mu);
+}
+
+static void* CancelRead(void* arg) {
+  pthread_cleanup_push(CancelCleanup, arg);
+  char c;
+  if (read(cancel_fds[0], &c, 1) < 0) Out("cancel: read failed\n");
+  pthread_cleanup_pop(0);
+  return NULL;
+}
+
+static void* CancelSleep(void* arg) {
+  pthread_cleanup_push(CancelCleanup, arg);
+  struct timespec ts = {30, 0};
+  nanosleep(&ts, NULL);
+  pthread_cleanup_pop(0);
+  return NULL;
+}
+
+static void* CancelCond(void* arg) {
+  pthread_mutex_lock(&cancel_mu);
+  pthread_cleanup_push(CancelUnlock, NULL);
+  pthread_cleanup_push(CancelCleanup, arg);
+  pthread_cond_wait(&cancel_cv, &cancel_mu);
+  pthread_cleanup_pop(0);
+  pthread_cleanup_pop(1);
+  return NULL;
+}
+
+static void CmdCancel(void) {
+  Check(pipe(cancel_fds) == 0, "pipe");
+  void* (*fns[3])(void*) = {CancelRead, CancelSleep, CancelCond};
+  static const char* const names[3] = {"read", "nanosleep", "pthread_cond_wait"};
+  pthread_t t[3];
+  for (intptr_t i = 0; i < 3; ++i) Check(pthread_create(&t[i], NULL, fns[i], (void*)i) == 0, "create");
+  struct timespec settle = {0, 300 * 1000 * 1000};
+  nanosleep(&settle, NULL);
+  for (int i = 0; i < 3; ++i) Check(pthread_cancel(t[i]) == 0, "pthread_cancel");
+  int all = 1;
+  for (int i = 0; i < 3; ++i) {
+    void* r = NULL;
+    pthread_join(t[i], &r);
+    Out("cancel %s: %s, cleanup ran %d\n", names[i], r == PTHREAD_CANCELED ? "canceled" : "returned",
+        cancel_cleaned[i]);
+    all &= r == PTHREAD_CANCELED && cancel_cleaned[i];
+  }
+  Check(all, "a blocked thread was not cancelled with its cleanup");
+  close(cancel_fds[0]);
+  close(cancel_fds[1]);
+}
+
+// --------------------------------------------------------------- longjmp --
+// 4 threads blocked in a trapped read() are interrupted 2,500 times each by a
+// signal whose handler siglongjmps out of the call; then each maps and
+// unmaps (trapped and through glibc). No lock may leak, nothing may hang.
+
+enum { kJmpThreads = 4, kJmpRounds = 2500 };
+static int jmp_pipe[2];
+static __thread sigjmp_buf jmp_env;
+static __thread volatile sig_atomic_t jmp_armed;
+static atomic_int jmp_waiting[kJmpThreads];
+static atomic_int jmp_done[kJmpThreads];
+
+static void JmpHandler(int sig) {
+  (void)sig;
+  if (jmp_armed) {
+    jmp_armed = 0;
+    siglongjmp(jmp_env, 1);
+  }
+}
+
+static void* JmpThread(void* arg) {
+  const int me = (int)(intptr_t)arg;
+  volatile int jumps = 0;
+  for (volatile int i = 0; i < kJmpRounds; ++i) {
+    if (sigsetjmp(jmp_env, 1) == 0) {
+      jmp_armed = 1;
+      atomic_store(&jmp_waiting[me], 1);
+      char c;
+      if (read(jmp_pipe[0], &c, 1) < 0) break;
+    } else {
+      ++jumps;
+    }
+  }
+  atomic_store(&jmp_waiting[me], 0);
+  int maps = 0;
+  for (int i = 0; i < 10; ++i) {
+    const long p = syscall(SYS_mmap, 0, 4 * PAGE, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* q = mmap(NULL, 2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    maps += p != -1 && q != MAP_FAILED && syscall(SYS_munmap, p, 4 * PAGE) == 0 &&
+            munmap(q, 2 * PAGE) == 0;
+  }
+  atomic_store(&jmp_done[me], jumps == kJmpRounds && maps == 10);
+  return NULL;
+}
+
+static void CmdLongjmp(void) {
+  Check(pipe(jmp_pipe) == 0, "pipe");
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = JmpHandler;
+  sigemptyset(&sa.sa_mask);
+  Check(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+  pthread_t t[kJmpThreads];
+  for (intptr_t i = 0; i < kJmpThreads; ++i) {
+    Check(pthread_create(&t[i], NULL, JmpThread, (void*)i) == 0, "pthread_create");
+  }
+  for (int round = 0; round < kJmpRounds; ++round) {
+    for (int i = 0; i < kJmpThreads; ++i) {
+      while (!atomic_load(&jmp_waiting[i])) sched_yield();
+      atomic_store(&jmp_waiting[i], 0);
+      pthread_kill(t[i], SIGUSR1);
+    }
+  }
+  int ok = 1;
+  for (int i = 0; i < kJmpThreads; ++i) {
+    pthread_join(t[i], NULL);
+    ok &= atomic_load(&jmp_done[i]);
+  }
+  signal(SIGUSR1, SIG_DFL);
+  Check(ok, "a thread did not longjmp out %d times, or could not map afterwards", kJmpRounds);
+  Out("longjmp: %d threads x %d jumps out of a blocked read, then maps ok %d\n", kJmpThreads,
+      kJmpRounds, ok);
+  close(jmp_pipe[0]);
+  close(jmp_pipe[1]);
+}
+
 // ----------------------------------------------------------------- vfork --
 
 // vfork; the child execs path (NULL: exits with status 7 at once) or, when
@@ -1598,6 +1741,7 @@ static const struct Command kCommands[] = {
     {"vfork", CmdVfork},       {"sigsys_masked", CmdSigsysMasked},
     {"handlers", CmdHandlers}, {"altstack", CmdAltstack},
     {"stw", CmdStw},           {"prof", CmdProf},
+    {"cancel", CmdCancel},     {"longjmp", CmdLongjmp},
 };
 enum { kInAll = 7 };  // the first seven make up `all`
 
