@@ -1279,6 +1279,25 @@ static int StwFindLib(struct dl_phdr_info* info, size_t size, void* data) {
   return 1;
 }
 
+// libvmashadow.so's text and its exported trampolines, when it is preloaded.
+static void FindOurText(void) {
+  dl_iterate_phdr(StwFindLib, NULL);
+  stw_tramp[0] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_syscall_tramp");
+  stw_tramp[1] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_mm_tramp");
+}
+
+// The calling thread's stack, [*lo, *hi).
+static void ThisThreadStack(uintptr_t* lo, uintptr_t* hi) {
+  pthread_attr_t attr;
+  void* base = NULL;
+  size_t size = 0;
+  pthread_getattr_np(pthread_self(), &attr);
+  pthread_attr_getstack(&attr, &base, &size);
+  pthread_attr_destroy(&attr);
+  *lo = (uintptr_t)base;
+  *hi = (uintptr_t)base + size;
+}
+
 // True when the interrupted context is the program's.
 static int ProgramContext(const ucontext_t* uc, uintptr_t lo, uintptr_t hi) {
   const uintptr_t rip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -1317,14 +1336,7 @@ static void StwResume(int sig) { (void)sig; }
 static void* StwThreadMain(void* arg) {
   struct StwThread* t = arg;
   stw_self = t->index;
-  pthread_attr_t attr;
-  void* lo = NULL;
-  size_t size = 0;
-  pthread_getattr_np(pthread_self(), &attr);
-  pthread_attr_getstack(&attr, &lo, &size);
-  pthread_attr_destroy(&attr);
-  t->stack_lo = (uintptr_t)lo;
-  t->stack_hi = (uintptr_t)lo + size;
+  ThisThreadStack(&t->stack_lo, &t->stack_hi);
   atomic_store(&t->ready, 1);
   long r = -1;
   errno = 0;
@@ -1383,9 +1395,7 @@ static void* StwThreadMain(void* arg) {
 }
 
 static void CmdStw(void) {
-  dl_iterate_phdr(StwFindLib, NULL);
-  stw_tramp[0] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_syscall_tramp");
-  stw_tramp[1] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_mm_tramp");
+  FindOurText();
   Check(pipe(stw_pipe) == 0, "pipe");
   stw_epoll = epoll_create1(0);
   Check(stw_epoll >= 0, "epoll_create1");
@@ -1492,17 +1502,8 @@ static void ProfSample(int sig, siginfo_t* si, void* ctx) {
 }
 
 static void CmdProf(void) {
-  dl_iterate_phdr(StwFindLib, NULL);
-  stw_tramp[0] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_syscall_tramp");
-  stw_tramp[1] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_mm_tramp");
-  pthread_attr_t attr;
-  void* lo = NULL;
-  size_t size = 0;
-  pthread_getattr_np(pthread_self(), &attr);
-  pthread_attr_getstack(&attr, &lo, &size);
-  pthread_attr_destroy(&attr);
-  prof_stack_lo = (uintptr_t)lo;
-  prof_stack_hi = (uintptr_t)lo + size;
+  FindOurText();
+  ThisThreadStack(&prof_stack_lo, &prof_stack_hi);
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = ProfSample;
