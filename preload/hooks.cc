@@ -27,6 +27,7 @@
 #include "core/mm/mmap.h"
 #include "preload/raw_syscall.h"
 #include "preload/shadow.h"
+#include "preload/sud.h"
 #include "preload/trace_writer.h"
 
 // glibc's record of the current break (exported by libc.so.6); its malloc
@@ -39,22 +40,6 @@ namespace {
 namespace a = abi;
 
 bool IsError(int64_t r) { return a::IsErrorReturn(r); }
-
-void* PtrResult(int64_t r) {
-  if (IsError(r)) {
-    errno = static_cast<int>(-r);
-    return reinterpret_cast<void*>(-1);  // MAP_FAILED
-  }
-  return reinterpret_cast<void*>(r);
-}
-
-int IntResult(int64_t r) {
-  if (IsError(r)) {
-    errno = static_cast<int>(-r);
-    return -1;
-  }
-  return static_cast<int>(r);
-}
 
 // The file behind the fd of the mmap being modelled. Used under the model
 // lock only, so one static instance suffices.
@@ -412,48 +397,8 @@ int DoBrk(void* addr) {
 #define VMASHADOW_EXPORT extern "C" __attribute__((visibility("default")))
 
 using vmashadow::preload::Call;
-using vmashadow::preload::IntResult;
-using vmashadow::preload::PtrResult;
 using vmashadow::preload::U;
 namespace pl = vmashadow::preload;
-
-VMASHADOW_EXPORT void* mmap(void* addr, size_t len, int prot, int flags, int fd, long off) {
-  return PtrResult(pl::SysMmap(U(addr), len, prot, flags, fd, U(off)));
-}
-
-VMASHADOW_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, long off) {
-  return PtrResult(pl::SysMmap(U(addr), len, prot, flags, fd, U(off)));
-}
-
-VMASHADOW_EXPORT int munmap(void* addr, size_t len) {
-  return IntResult(pl::SysMunmap(U(addr), len));
-}
-
-VMASHADOW_EXPORT int mprotect(void* addr, size_t len, int prot) {
-  return IntResult(pl::SysProtect(Call::kMprotect, U(addr), len, prot, -1));
-}
-
-// glibc: pkey -1 is exactly mprotect.
-VMASHADOW_EXPORT int pkey_mprotect(void* addr, size_t len, int prot, int pkey) {
-  return IntResult(
-      pl::SysProtect(pkey == -1 ? Call::kMprotect : Call::kPkeyMprotect, U(addr), len, prot, pkey));
-}
-
-// glibc reads new_address only with MREMAP_FIXED.
-VMASHADOW_EXPORT void* mremap(void* old_addr, size_t old_len, size_t new_len, int flags, ...) {
-  void* new_addr = nullptr;
-  if ((flags & vmashadow::abi::kMremapFixed) != 0) {
-    va_list ap;
-    va_start(ap, flags);
-    new_addr = va_arg(ap, void*);
-    va_end(ap);
-  }
-  return PtrResult(pl::SysMremap(U(old_addr), old_len, new_len, flags, U(new_addr)));
-}
-
-VMASHADOW_EXPORT int madvise(void* addr, size_t len, int advice) {
-  return IntResult(pl::SysMadvise(U(addr), len, advice));
-}
 
 VMASHADOW_EXPORT int brk(void* addr) { return pl::DoBrk(addr); }
 
@@ -474,22 +419,42 @@ VMASHADOW_EXPORT void* sbrk(intptr_t increment) {
   return old;
 }
 
-VMASHADOW_EXPORT int mlock(const void* addr, size_t len) {
-  return IntResult(pl::SysLock(Call::kMlock, U(addr), len, 0));
-}
+// The other exports are stubs that jump to vmashadow_wrapper_entry (sud.cc)
+// with the syscall number in eax; it runs the event on our stack with
+// signals blocked and calls back here for it.
+#define VMASHADOW_STUB(name, nr)         \
+  "  .globl " #name                      \
+  "\n"                                   \
+  "  .type " #name ", @function\n" #name \
+  ":\n"                                  \
+  "  movl $" #nr                         \
+  ", %eax\n"                             \
+  "  jmp vmashadow_wrapper_entry\n"      \
+  "  .size " #name ", .-" #name "\n"
 
-VMASHADOW_EXPORT int mlock2(const void* addr, size_t len, unsigned int flags) {
-  return IntResult(pl::SysLock(Call::kMlock2, U(addr), len, static_cast<int>(flags)));
-}
+__asm__("  .text\n" VMASHADOW_STUB(mmap, 9) VMASHADOW_STUB(mmap64, 9) VMASHADOW_STUB(munmap, 11)
+            VMASHADOW_STUB(mprotect, 10) VMASHADOW_STUB(pkey_mprotect, 329)
+                VMASHADOW_STUB(mremap, 25) VMASHADOW_STUB(madvise, 28) VMASHADOW_STUB(mlock, 149)
+                    VMASHADOW_STUB(mlock2, 325) VMASHADOW_STUB(munlock, 150)
+                        VMASHADOW_STUB(mlockall, 151) VMASHADOW_STUB(munlockall, 152)
+                            VMASHADOW_STUB(mseal, 462));
 
-VMASHADOW_EXPORT int munlock(const void* addr, size_t len) {
-  return IntResult(pl::SysLock(Call::kMunlock, U(addr), len, 0));
-}
-
-VMASHADOW_EXPORT int mlockall(int flags) { return IntResult(pl::SysLockAll(flags)); }
-
-VMASHADOW_EXPORT int munlockall(void) { return IntResult(pl::SysUnlockAll()); }
-
-VMASHADOW_EXPORT int mseal(void* addr, size_t len, unsigned long flags) {
-  return IntResult(pl::SysSeal(U(addr), len, flags));
+// The event behind an exported wrapper (vmashadow_wrapper_entry: on our
+// stack, signals blocked), with glibc's conventions: pkey -1 is mprotect,
+// mremap's new address only counts with MREMAP_FIXED, and -1 with errno on
+// failure (MAP_FAILED for the calls that return an address).
+extern "C" __attribute__((visibility("hidden"), used)) int64_t vmashadow_wrapper_dispatch(
+    uint64_t nr, uint64_t* a) {
+  if (nr == pl::kSysPkeyMprotect && static_cast<int>(a[3]) == -1) nr = pl::kSysMprotect;
+  if (nr == pl::kSysMremap && (a[3] & vmashadow::abi::kMremapFixed) == 0) a[4] = 0;
+  pl::SudSetSignalsBlocked(true);
+  bool handled = false;
+  int64_t r = pl::ModelledSyscall(static_cast<long>(nr), a, &handled);
+  if (!handled) r = pl::RawSyscall6(static_cast<long>(nr), a[0], a[1], a[2], a[3], a[4], a[5]);
+  pl::SudSetSignalsBlocked(false);
+  if (r < 0 && r >= -4095) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return r;
 }

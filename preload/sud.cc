@@ -143,6 +143,7 @@ vmashadow_mm_tramp:
   movq 48(%rbx), %rdi
   movq %rbx, %rsi
   call vmashadow_mm_dispatch
+vmashadow_mm_tramp_ret:
   movq %rax, 48(%rbx)
   movl vmashadow_xsave_mask(%rip), %eax
   movl vmashadow_xsave_mask+4(%rip), %edx
@@ -194,7 +195,112 @@ vmashadow_mm_tramp:
   ret $128
   .cfi_endproc
   .size vmashadow_mm_tramp, .-vmashadow_mm_tramp
+
+  .p2align 4
+  .globl vmashadow_wrapper_entry
+  .type vmashadow_wrapper_entry, @function
+vmashadow_wrapper_entry:
+  .cfi_startproc
+  movq %rcx, %r10
+  subq $8, %rsp
+  .cfi_adjust_cfa_offset 8
+  pushq %rax
+  .cfi_adjust_cfa_offset 8
+  pushq %rdi
+  .cfi_adjust_cfa_offset 8
+  pushq %rsi
+  .cfi_adjust_cfa_offset 8
+  pushq %rdx
+  .cfi_adjust_cfa_offset 8
+  pushq %r10
+  .cfi_adjust_cfa_offset 8
+  movl $14, %eax
+  movl $2, %edi
+  leaq vmashadow_block_mask(%rip), %rsi
+  leaq 40(%rsp), %rdx
+  movl $8, %r10d
+  syscall
+  popq %r10
+  .cfi_adjust_cfa_offset -8
+  popq %rdx
+  .cfi_adjust_cfa_offset -8
+  popq %rsi
+  .cfi_adjust_cfa_offset -8
+  popq %rdi
+  .cfi_adjust_cfa_offset -8
+  popq %rax
+  .cfi_adjust_cfa_offset -8
+  movq vmashadow_t_stack_top@gottpoff(%rip), %r11
+  movq %fs:(%r11), %r11
+  testq %r11, %r11
+  jnz 1f
+  leaq -64(%rsp), %r11
+  andq $-16, %r11
+1:
+  movq %rsp, %rcx
+  movq %r11, %rsp
+  pushq %rcx
+  pushq %rbp
+  movq %rsp, %rbp
+  .cfi_escape 0x0f, 0x05, 0x76, 0x08, 0x06, 0x23, 0x10
+  .cfi_escape 0x10, 0x06, 0x02, 0x76, 0x00
+  pushq %r9
+  pushq %r8
+  pushq %r10
+  pushq %rdx
+  pushq %rsi
+  pushq %rdi
+  movq %rax, %rdi
+  movq %rsp, %rsi
+  cld
+  call vmashadow_wrapper_dispatch
+vmashadow_wrapper_ret:
+  movq %rbp, %rsp
+  popq %rbp
+  .cfi_restore %rbp
+  popq %rsp
+  .cfi_def_cfa %rsp, 16
+  movq %rax, %r8
+  movl $14, %eax
+  movl $2, %edi
+  movq %rsp, %rsi
+  xorl %edx, %edx
+  movl $8, %r10d
+  syscall
+  movq %r8, %rax
+  addq $8, %rsp
+  .cfi_def_cfa_offset 8
+  ret
+  .cfi_endproc
+  .size vmashadow_wrapper_entry, .-vmashadow_wrapper_entry
 )");
+
+// Every signal but SIGSYS (and SIGKILL/SIGSTOP, which the kernel keeps
+// unblocked anyway): the mask an exported wrapper's event runs under.
+extern "C" {
+__attribute__((visibility("hidden"), used)) extern const uint64_t vmashadow_block_mask =
+    ~(uint64_t{1} << (31 - 1));
+// The top of this thread's stack of ours (its slot's upper half), 0 when it
+// has none: vmashadow_wrapper_entry then runs our code on the program's.
+__attribute__((visibility("hidden"),
+               tls_model("initial-exec"))) __thread uint64_t vmashadow_t_stack_top = 0;
+}
+
+// vmashadow_wrapper_entry: the exported wrappers (hooks.cc) jump here with
+// the syscall number in rax and the C arguments in place; [rsp] is the
+// program's return address. It blocks every signal but SIGSYS (the old
+// mask saved below the return address), switches to this thread's stack of
+// ours, calls vmashadow_wrapper_dispatch(nr, args) (the event; errno set on
+// failure), switches back and restores the mask with one rt_sigprocmask on
+// the program's stack, so a signal that arrived meanwhile is delivered with
+// the program's stack pointer and our exported entry as the interrupted
+// context: no frame of ours lies under the program's handler. Exported so
+// that a program or a profiler can tell it from our code.
+extern "C" void vmashadow_wrapper_entry();
+// Right after the calls into our code in the two trampolines: the return
+// addresses a stack walk meets there (SudTrampolineFrame).
+extern "C" void vmashadow_mm_tramp_ret();
+extern "C" void vmashadow_wrapper_ret();
 
 // The trampolines a trapped syscall continues in after our handler has
 // returned (see the file comment): on the program's stack, 136 (plain) or
@@ -373,7 +479,7 @@ KernelStack ThreadAltStack() {
   }
   if (t_alt_slot < 0) return KernelStack{0, kSsDisable, 0, 0};
   return KernelStack{U(g_alt_base) + static_cast<uint64_t>(t_alt_slot) * kAltSlotSize, kSsFlagBits,
-                     0, kAltSlotSize};
+                     0, kAltStackSize};
 }
 
 void SetupAltStack() {
@@ -388,6 +494,7 @@ void SetupAltStack() {
     }
   }
   g_selectors[t_alt_slot] = &t_selector;
+  vmashadow_t_stack_top = U(g_alt_base) + static_cast<uint64_t>(t_alt_slot + 1) * kAltSlotSize;
   const KernelStack ss = ThreadAltStack();
   RawSyscall6(kSysSigaltstack, U(&ss), 0);
 }
@@ -415,7 +522,7 @@ int64_t TrapSigaltstack(ucontext_t* uc, const greg_t* g, const uint64_t* a) {
   const KernelStack cur = t_app_stack;
   const bool on_ours =
       t_alt_slot >= 0 &&
-      sp - (U(g_alt_base) + static_cast<uint64_t>(t_alt_slot) * kAltSlotSize) < kAltSlotSize;
+      sp - (U(g_alt_base) + static_cast<uint64_t>(t_alt_slot) * kAltSlotSize) < kAltStackSize;
   const bool on_own = cur.size != 0 && sp - cur.sp < cur.size;
   const bool enabled = (cur.flags & kSsDisable) == 0 && cur.size != 0;
   const bool on_stack = enabled && (on_ours || on_own);
@@ -1024,6 +1131,8 @@ bool SudStart(const char** why, char* alt_region, int alt_slots) {
 
 bool SudSignalsBlocked() { return t_signals_blocked; }
 
+void SudSetSignalsBlocked(bool blocked) { t_signals_blocked = blocked; }
+
 uint64_t SudDeferredSignals() { return __atomic_load_n(&g_deferred_total, __ATOMIC_RELAXED); }
 
 void SudResetCounts() { g_deferred_total = 0; }
@@ -1061,6 +1170,28 @@ void SudDisarmAll() {
 }
 
 uint64_t SudRestorer() { return U(&vmashadow_restorer); }
+
+bool SudTrampolineFrame(uint64_t ret, uint64_t* saved_sp_offset_ra, uint64_t* sp_offset,
+                        bool* pc0) {
+  if (ret == U(&vmashadow_mm_tramp_ret)) {
+    // [rbp + 8] holds the program's stack pointer after pushfq (E - 8, see
+    // vmashadow_mm_tramp): its return address is at E + 16, its own stack
+    // pointer was E + 152.
+    *saved_sp_offset_ra = 24;
+    *sp_offset = 160;
+    *pc0 = true;
+    return true;
+  }
+  if (ret == U(&vmashadow_wrapper_ret)) {
+    // [rbp + 8] holds the address of the saved mask, just below the return
+    // address into the wrapper's caller.
+    *saved_sp_offset_ra = 8;
+    *sp_offset = 16;
+    *pc0 = false;
+    return true;
+  }
+  return false;
+}
 
 void SudSetFatalAction(uint64_t handler, uint64_t flags) {
   g_fatal_action.handler = handler;

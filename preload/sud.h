@@ -3,18 +3,19 @@
 //
 // Every syscall made outside libvmashadow.so's own text traps into a SIGSYS
 // handler (PR_SET_SYSCALL_USER_DISPATCH with our text as the allowed range
-// and a per-thread selector set to BLOCK). The handler runs mm calls through
-// the model (shadow.h's ModelledSyscall) and re-issues the rest unchanged,
-// except those that need care (docs/interception.md): clone3 → ENOSYS so glibc
-// falls back to clone; clone with a new stack continues in an allowed stub
-// on the application's stack so the child can arm itself; fork and vfork run
-// in the handler (vfork without CLONE_VM, so the child owns its stack);
-// execve/exit_group write the report first; rt_sigaction and rt_sigprocmask
-// keep SIGSYS virtual (never really blocked, the program's own handler kept
-// aside and chained to); every handler gets our restorer so rt_sigreturn is
-// never trapped. The handler runs on a signal stack of ours in every thread;
-// the program's sigaltstack calls are kept virtual (its SA_ONSTACK handlers
-// run on our stack, which is at least as large as any it sets, up to 128 KiB).
+// and a per-thread selector set to BLOCK). The handler decides and
+// redirects; after it returns, the program's thread issues the call in a
+// trampoline of ours on its own stack: plain calls directly, mm calls
+// through the model on a stack of ours with signals blocked (sud.cc's file
+// comment and README "The trap path"). Calls that need care
+// (docs/interception.md): clone3 → ENOSYS so glibc falls back to clone;
+// clone with a new stack continues in an allowed stub on the application's
+// stack so the child can arm itself; fork and vfork run in the handler (vfork
+// without CLONE_VM, so the child owns its stack); execve/exit_group write the
+// report first; rt_sigaction and rt_sigprocmask keep SIGSYS virtual (never
+// really blocked, the program's own handler kept aside and chained to);
+// every handler gets our restorer so rt_sigreturn is never trapped. The
+// thread's signal stack is the program's when it set one, ours otherwise.
 #ifndef VMASHADOW_PRELOAD_SUD_H_
 #define VMASHADOW_PRELOAD_SUD_H_
 
@@ -31,6 +32,12 @@ namespace vmashadow::preload {
 inline constexpr int kAltSlots = 1024;
 inline constexpr int kAltSlotsLimited = 64;
 inline constexpr uint64_t kAltSlotSize = uint64_t{128} << 10;
+// A slot's lower half is the thread's signal stack (when the program has
+// none of its own); its upper half is where the mm trampoline runs our code.
+// They must not overlap: both stacks are SS_AUTODISARM, so the kernel never
+// thinks a thread is on them, and a signal arriving while our code runs
+// (a program-sent SIGSYS, a fault) starts at the signal stack's top.
+inline constexpr uint64_t kAltStackSize = kAltSlotSize / 2;
 
 // Installs the SIGSYS handler and arms the calling thread (dispatch and its
 // signal stack, a slot of alt_region, which holds alt_slots of them). False
@@ -50,6 +57,9 @@ void SudAfterFork();
 // handler already blocked every signal (but SIGSYS) for it: the event need
 // not block them again.
 bool SudSignalsBlocked();
+// Set by the exported wrappers' entry around their event, whose signals
+// vmashadow_wrapper_entry has blocked already.
+void SudSetSignalsBlocked(bool blocked);
 // Re-sends, to this thread, a SIGSYS the program sent it while it was
 // inside an event. Called by an event after it released the lock; cheap
 // when none.
@@ -62,6 +72,12 @@ void SudResetCounts();
 // Every armed thread of this process stops trapping (its selector byte
 // allows everything): the process is no longer monitored.
 void SudDisarmAll();
+// For a stack walk: ret is the return address of a frame of ours. True when
+// it returns into one of our trampolines, whose frame pointer's slot 8
+// bytes up holds the program's saved stack pointer S: the program's return
+// address (or, *pc0, the instruction after the trapped syscall) is at
+// S + *saved_sp_offset_ra and its stack pointer was S + *sp_offset.
+bool SudTrampolineFrame(uint64_t ret, uint64_t* saved_sp_offset_ra, uint64_t* sp_offset, bool* pc0);
 // Our rt_sigreturn restorer (inside the allowed range), for handlers we
 // install ourselves.
 uint64_t SudRestorer();

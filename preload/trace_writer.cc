@@ -335,6 +335,26 @@ __attribute__((noinline)) int CollectFrames(uint64_t* frames, int max, bool* pc0
       if (KernelVmaBounds(rsp, &plo, &phi)) n = ScanFrames(rsp, phi, frames, n, max);
       return n;
     }
+    uint64_t ra_off = 0;
+    uint64_t sp_off = 0;
+    bool tramp_pc0 = false;
+    if (ours && SudTrampolineFrame(ret, &ra_off, &sp_off, &tramp_pc0)) {
+      // Our code ran on our own stack, called from a trampoline whose frame
+      // (at `next`) keeps the program's stack pointer: continue from there.
+      if (next < lo || next > hi - 16) break;
+      const uint64_t saved = *reinterpret_cast<const uint64_t*>(next + 8);
+      uint64_t pc = 0;
+      if (RawVmCopy(false, &pc, saved + ra_off, sizeof(pc)) != sizeof(pc) || !IsExecutable(pc)) {
+        break;
+      }
+      frames[n++] = pc;
+      *pc0 = tramp_pc0;
+      uint64_t plo = 0;
+      uint64_t phi = 0;
+      const uint64_t psp = saved + sp_off;
+      if (KernelVmaBounds(psp, &plo, &phi)) n = ScanFrames(psp, phi, frames, n, max);
+      return n;
+    }
     if (ret >= g_text_lo && ret < g_text_hi) {
       if (!ours) break;  // back in our code above the program's frames: done
     } else {

@@ -1263,7 +1263,8 @@ static int stw_child_pipe[2];
 static int stw_epoll;
 static pid_t stw_child;
 static uintptr_t stw_lib_lo, stw_lib_hi;  // libvmashadow.so's text, when preloaded
-static uintptr_t stw_tramp[2];            // its trampolines, allowed
+static uintptr_t stw_tramp[3];            // its trampolines and the wrappers' entry, allowed
+static uintptr_t stw_stub[13];            // its exported mm wrappers (stubs into the entry)
 
 static int StwFindLib(struct dl_phdr_info* info, size_t size, void* data) {
   (void)size;
@@ -1284,6 +1285,14 @@ static void FindOurText(void) {
   dl_iterate_phdr(StwFindLib, NULL);
   stw_tramp[0] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_syscall_tramp");
   stw_tramp[1] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_mm_tramp");
+  stw_tramp[2] = (uintptr_t)dlsym(RTLD_DEFAULT, "vmashadow_wrapper_entry");
+  static const char* const kStubs[13] = {"mmap",   "mmap64",  "munmap",   "mprotect", "pkey_mprotect",
+                                         "mremap", "madvise", "mlock",    "mlock2",   "munlock",
+                                         "mlockall", "munlockall", "mseal"};
+  for (int i = 0; i < 13; ++i) {
+    const uintptr_t a = (uintptr_t)dlsym(RTLD_DEFAULT, kStubs[i]);
+    if (a >= stw_lib_lo && a < stw_lib_hi) stw_stub[i] = a;  // ours, when preloaded
+  }
 }
 
 // The calling thread's stack, [*lo, *hi).
@@ -1305,8 +1314,11 @@ static int ProgramContext(const ucontext_t* uc, uintptr_t lo, uintptr_t hi) {
   int ok = rsp >= lo && rsp < hi;
   if (rip >= stw_lib_lo && rip < stw_lib_hi) {
     int in_tramp = 0;
-    for (int i = 0; i < 2; ++i) {
+    for (int i = 0; i < 3; ++i) {
       in_tramp |= stw_tramp[i] != 0 && rip >= stw_tramp[i] && rip < stw_tramp[i] + 512;
+    }
+    for (int i = 0; i < 13; ++i) {
+      in_tramp |= stw_stub[i] != 0 && rip >= stw_stub[i] && rip < stw_stub[i] + 16;
     }
     ok &= in_tramp;
   }
@@ -1378,12 +1390,13 @@ static void* StwThreadMain(void* arg) {
       break;
     }
     case 7: {  // a trapped mm call that takes long: the signal waits until it ends
-      // (through syscall(): the exported mmap wrapper still restores the
-      // mask from its own frame, see the README's trap-path notes)
       void* p = (void*)syscall(SYS_mmap, NULL, 1UL << 30, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_NORESERVE, -1, 0);
       r = p != MAP_FAILED && ((volatile char*)p)[12345] == 0;
-      if (p != MAP_FAILED) syscall(SYS_munmap, p, 1UL << 30);
+      // Through glibc's munmap: the exported wrapper (the signal may come
+      // while its event runs, and waits until the wrapper's entry restores
+      // the mask on the program's stack).
+      if (p != MAP_FAILED) munmap(p, 1UL << 30);
       // Alive until resumed (the signal may come after the call).
       while (!atomic_load(&stw_resume)) sched_yield();
       break;
@@ -1511,15 +1524,19 @@ static void CmdProf(void) {
   Check(sigaction(SIGPROF, &sa, NULL) == 0, "sigaction SIGPROF");
   struct itimerval it = {{0, 1000}, {0, 1000}};
   Check(setitimer(ITIMER_PROF, &it, NULL) == 0, "setitimer");
-  // Trapped calls only (syscall()): time in libvmashadow.so is then either
-  // our SIGSYS handler or our model code, during both of which every
-  // signal waits, or a trampoline, where a sample is the program's.
+  // Trapped calls (syscall()) and the exported wrappers: time in
+  // libvmashadow.so is then our SIGSYS handler or our model code, during
+  // both of which every signal waits, or a trampoline, the wrappers' entry
+  // or a wrapper stub, where a sample is the program's.
   long sum = 0;
   for (int i = 0; i < 200000 && atomic_load(&prof_samples) < 200; ++i) {
     sum += syscall(SYS_getppid) > 0;
     if (i % 64 == 0) {
       const long p = syscall(SYS_mmap, 0, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p != -1) syscall(SYS_munmap, p, PAGE);
+      // And through the exported wrappers.
+      void* q = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (q != MAP_FAILED) munmap(q, PAGE);
     }
   }
   memset(&it, 0, sizeof(it));
