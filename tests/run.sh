@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential meson ninja-build pkg-config git clang-format
           libboost-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
           python3 perl sqlite3 libjemalloc2 libgoogle-perftools4 libmimalloc2.0
-          chromium clang libclang-rt-14-dev valgrind gdb)
+          chromium clang libclang-rt-14-dev valgrind gdb golang-go)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

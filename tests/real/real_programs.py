@@ -6,7 +6,8 @@ Usage: real_programs.py --vmashadow PATH --gdb-target PATH [--repeat N] CASE...
 Cases (issue 12's matrix, the part this machine can run from Debian's
 packages): chromium (headless, --no-sandbox, as root), chromium_sandbox (its
 seccomp sandbox on, which needs an unprivileged user: run as `nobody`), gdb
-(gdb -batch: break, run, bt of a small program), valgrind (--tool=none).
+(gdb -batch: break, run, bt of a small program), valgrind (--tool=none), go (a
+dynamically linked Go program: goroutines, forced GCs, SIGURG preemption).
 Each runs natively and under `vmashadow run --check=every --report-dir=DIR`
 (and --check=off for chromium), REPEAT times, each with a timeout: the exit
 status and the output (normalised: pids, addresses gdb prints) must be the
@@ -155,10 +156,33 @@ def valgrind_case(args, tmp):
             fail('valgrind: the program under Valgrind did not say it was not monitored')
 
 
+def go_case(args, tmp):
+    go = shutil.which('go')
+    if go is None:
+        print('skip: go is not installed (golang-go)')
+        return
+    src = os.path.join(tmp, 'gosrc')
+    os.makedirs(src, exist_ok=True)
+    shutil.copy(args.go_source, os.path.join(src, 'main.go'))
+    with open(os.path.join(src, 'go.mod'), 'w') as f:
+        f.write('module realgo\n\ngo 1.19\n')
+    exe = os.path.join(tmp, 'realgo')
+    env = dict(os.environ, GOCACHE=os.path.join(tmp, 'gocache'), GOPATH=os.path.join(tmp, 'gopath'),
+               GOFLAGS='-mod=mod', CGO_ENABLED='1')
+    b = subprocess.run([go, 'build', '-o', exe, '.'], cwd=src, env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=600)
+    if b.returncode != 0:
+        fail(f'go build failed:\n{b.stdout.decode(errors="replace")[-3000:]}')
+    for i in range(args.repeat):
+        for check in ('every', 'off'):
+            one(f'go#{i + 1}', [exe], lambda s: s, args, tmp, check)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--vmashadow', required=True)
     ap.add_argument('--gdb-target', required=True)
+    ap.add_argument('--go-source', default=os.path.join(os.path.dirname(__file__), 'go', 'main.go'))
     ap.add_argument('--repeat', type=int, default=1)
     ap.add_argument('--timeout', type=float, default=120)
     ap.add_argument('cases', nargs='+')
@@ -178,6 +202,8 @@ def main():
                 gdb_case(args, tmp)
             elif case == 'valgrind':
                 valgrind_case(args, tmp)
+            elif case == 'go':
+                go_case(args, tmp)
             else:
                 fail(f'unknown case {case!r}')
     finally:
