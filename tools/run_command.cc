@@ -98,23 +98,22 @@ void PrintErr(absl::string_view text) {
 // once (see ForwardSignal).
 volatile sig_atomic_t g_child_pid = 0;
 
-// Signals sent to the launcher go to the program too, once. On a terminal
-// where the launcher is in the foreground, the program shares its process
-// group (job control and the terminal's SIGINT/SIGQUIT/SIGHUP reach both:
-// the launcher ignores SIGINT/SIGQUIT and does not pass on a hangup, SI_KERNEL).
-// Elsewhere (no terminal, a background job, a service manager, `timeout`)
-// the program gets a process group of its own, so a signal sent to the
-// launcher's group reaches the launcher alone, which passes on SIGTERM,
-// SIGHUP, SIGINT and SIGQUIT: the program sees each once either way. (On a
-// terminal a SIGTERM sent to the whole group still reaches both, and the
-// launcher's copy merges with the program's while that one is pending.)
-bool g_own_pgrp = false;
-
+// SIGTERM/SIGHUP sent to the launcher go to the program too. The program
+// shares the launcher's process group, as it would natively, so a signal
+// sent to the group (kill -TERM -PGID, a shell's job control, timeout, a
+// terminal) reaches it directly and every member dies together (SIGKILL to
+// the group included). A terminal's hangup (SI_KERNEL) is therefore not
+// passed on. The launcher cannot tell a signal sent to it alone from one
+// sent to its group: a SIGTERM/SIGHUP sent to the whole group reaches a
+// program that handles it twice unless the two copies merge while pending
+// (README, known limits). A program given a process group of its own would
+// see it once, but then killing the group (SIGKILL cannot be passed on)
+// would leave the program and its children running.
 void ForwardSignal(int sig, siginfo_t* si, void*) {
   const int saved_errno = errno;
   const pid_t child = static_cast<pid_t>(g_child_pid);
   const bool from_terminal = si != nullptr && si->si_code == SI_KERNEL;
-  if (child > 0 && (!from_terminal || g_own_pgrp)) kill(child, sig);
+  if (child > 0 && !from_terminal) kill(child, sig);
   errno = saved_errno;
 }
 
@@ -125,15 +124,12 @@ struct SavedSignals {
   sigset_t mask;
 };
 
-constexpr int kForwarded[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
+constexpr int kForwarded[] = {SIGTERM, SIGHUP};
 
-// With the program in the launcher's process group (a terminal's
-// foreground), ignores SIGINT/SIGQUIT (the terminal sends them to the whole
-// group, so the program gets its own copy); otherwise forwards them too.
-// SIGTERM/SIGHUP are always forwarded. Forwarded signals are blocked until
-// the child's pid is known (UnblockForwarded).
+// Ignores SIGINT/SIGQUIT (the terminal sends them to the whole process group,
+// so the program gets its own copy) and forwards SIGTERM/SIGHUP, which are
+// blocked until the child's pid is known (UnblockForwarded).
 void InstallSignals(SavedSignals* saved) {
-  g_own_pgrp = !(isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp());
   struct sigaction ignore = {};
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
@@ -142,8 +138,8 @@ void InstallSignals(SavedSignals* saved) {
   forward.sa_flags = SA_SIGINFO;
   sigemptyset(&forward.sa_mask);
   for (int sig : kForwarded) sigaddset(&forward.sa_mask, sig);
-  sigaction(SIGINT, g_own_pgrp ? &forward : &ignore, &saved->interrupt);
-  sigaction(SIGQUIT, g_own_pgrp ? &forward : &ignore, &saved->quit);
+  sigaction(SIGINT, &ignore, &saved->interrupt);
+  sigaction(SIGQUIT, &ignore, &saved->quit);
   // Our summary on a closed pipe must not kill us: the status is the program's.
   sigaction(SIGPIPE, &ignore, &saved->pipe);
 
@@ -405,7 +401,6 @@ absl::StatusOr<Started> StartProgram(const std::string& path, const std::vector<
   }
   if (pid == 0) {
     close(fds[0]);
-    if (g_own_pgrp) setpgid(0, 0);
     RestoreSignals(saved);
     char buf[32];
     snprintf(buf, sizeof(buf), "%d", static_cast<int>(getpid()));
@@ -416,7 +411,6 @@ absl::StatusOr<Started> StartProgram(const std::string& path, const std::vector<
     (void)unused;
     _exit(127);
   }
-  if (g_own_pgrp) setpgid(pid, pid);  // also here: no window before the child's own call
   g_child_pid = pid;
   UnblockForwarded();
   close(fds[1]);

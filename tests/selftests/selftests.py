@@ -357,13 +357,29 @@ def run_one(argv, timeout, env, cwd):
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
                          env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     CURRENT.append(p)
+    deadline = t0 + timeout
+    out = err = b""
     try:
-        out, err = p.communicate(timeout=timeout)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        kill_session(p)
-        out, err = p.communicate(timeout=30)
-        rc = "timeout"
+        while True:
+            try:
+                out, err = p.communicate(timeout=1.0)
+                rc = p.returncode
+                break
+            except subprocess.TimeoutExpired:
+                exited = p.poll() is not None
+                if not exited and time.monotonic() < deadline:
+                    continue
+                # The test has exited but a leftover of it (proc-pid-vm leaves
+                # one in pause()) still holds the pipes, or the time is up:
+                # end the session, then read what is left.
+                kill_session(p)
+                try:
+                    out, err = p.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    out, err = b"", b""
+                rc = p.returncode if exited else "timeout"
+                break
     finally:
         CURRENT.remove(p)
     if rc != "timeout":
