@@ -203,6 +203,22 @@ __attribute__((noinline)) void LockAcquire() {
 
 void LockRelease() { __atomic_store_n(&g_lock, 0, __ATOMIC_RELEASE); }
 
+// Every signal blocked and the model lock held, for the scope's lifetime
+// (outside an event: the image's end, a step aside, a limits change).
+class LockedScope {
+ public:
+  LockedScope() : mask_(BlockAllSignals()) { LockAcquire(); }
+  ~LockedScope() {
+    LockRelease();
+    RestoreSignals(mask_);
+  }
+  LockedScope(const LockedScope&) = delete;
+  LockedScope& operator=(const LockedScope&) = delete;
+
+ private:
+  uint64_t mask_;
+};
+
 // ---------------------------------------------------------------------------
 // Reading /proc.
 
@@ -1830,12 +1846,9 @@ void EndImage(const char* reason) {
 // and ImageEnding writes the report on our signal stack instead.
 __attribute__((destructor)) void Fini() {
   if (!g_ready || g_sud_armed || RawSyscall6(kSysGetpid) != g_owner_pid) return;
-  const uint64_t mask = BlockAllSignals();
-  LockAcquire();
+  LockedScope locked;
   EndImage("exit");
   g_ready = false;
-  LockRelease();
-  RestoreSignals(mask);
 }
 
 }  // namespace
@@ -1916,20 +1929,16 @@ void ShadowDirty() {
 
 void ImageEnding(const char* reason) {
   if (!ShadowReady() || RawSyscall6(kSysGetpid) != g_owner_pid) return;
-  const uint64_t mask = BlockAllSignals();
-  LockAcquire();
+  LockedScope locked;
   EndImage(reason);
   // After an execve that failed, this image goes on: later events still
   // count, and its exit rewrites the report.
   if (strcmp(reason, "execve") != 0) g_ready = false;
-  LockRelease();
-  RestoreSignals(mask);
 }
 
 void ShadowLimitsChanged() {
   if (!ShadowReady()) return;
-  const uint64_t mask = BlockAllSignals();
-  LockAcquire();
+  LockedScope locked;
   if (g_model != nullptr) {
     g_params.rlimit_memlock = RlimitCur(8);  // RLIMIT_MEMLOCK
     g_params.rlimit_data = RlimitCur(2);     // RLIMIT_DATA
@@ -1946,8 +1955,6 @@ void ShadowLimitsChanged() {
     ReadMdwe(&g_params);
     g_model->set_params(g_params);
   }
-  LockRelease();
-  RestoreSignals(mask);
 }
 
 bool ShadowMapsFile(uint64_t st_dev, uint64_t inode) {
@@ -1955,18 +1962,13 @@ bool ShadowMapsFile(uint64_t st_dev, uint64_t inode) {
   const uint32_t major =
       static_cast<uint32_t>(((st_dev >> 8) & 0xfff) | ((st_dev >> 32) & ~0xfffu));
   const uint32_t minor = static_cast<uint32_t>((st_dev & 0xff) | ((st_dev >> 12) & ~0xffu));
-  const uint64_t mask = BlockAllSignals();
-  LockAcquire();
-  const bool mapped = g_model != nullptr && g_model->MapsFile(major, minor, inode);
-  LockRelease();
-  RestoreSignals(mask);
-  return mapped;
+  LockedScope locked;
+  return g_model != nullptr && g_model->MapsFile(major, minor, inode);
 }
 
 void ShadowStepAside(const char* why) {
   if (!ShadowReady() || RawSyscall6(kSysGetpid) != g_owner_pid) return;
-  const uint64_t mask = BlockAllSignals();
-  LockAcquire();
+  LockedScope locked;
   g_stepped_aside = why;
   {
     Writer w;
@@ -1979,8 +1981,6 @@ void ShadowStepAside(const char* why) {
     g_report_written = true;
   }
   g_ready = false;
-  LockRelease();
-  RestoreSignals(mask);
 }
 
 void EmergencyReport(const char* reason) {

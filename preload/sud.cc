@@ -754,10 +754,10 @@ bool RedirectPlain(greg_t* g, long nr) {
 // False when this thread has no stack of ours (more threads than slots) or
 // the program's stack cannot take the frame: the handler runs the event.
 bool RedirectMm(ucontext_t* uc, greg_t* g, long nr) {
-  if (t_alt_slot < 0 || g_alt_base == nullptr) return false;
+  if (vmashadow_t_stack_top == 0) return false;
   uint64_t frame[3];
   memcpy(&frame[0], &uc->uc_sigmask, sizeof(frame[0]));
-  frame[1] = U(g_alt_base) + static_cast<uint64_t>(t_alt_slot + 1) * kAltSlotSize;
+  frame[1] = vmashadow_t_stack_top;
   frame[2] = static_cast<uint64_t>(g[REG_RIP]);
   const uint64_t sp = static_cast<uint64_t>(g[REG_RSP]) - kRedZoneSkip - 16;
   if (WriteBelowStack(static_cast<uint64_t>(g[REG_RSP]), sp, frame, sizeof(frame)) != 0) {
